@@ -1,0 +1,179 @@
+"""End to end: the real ``wsgi-app`` processes, over real HTTP on loopback."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from email.message import Message
+from pathlib import Path
+
+import pytest
+
+from conftest import SECRET
+
+TIMEOUT = 20
+
+
+def run_cli(
+    *args: str, stdin: str = "", env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "wsgi_app", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+
+class Server:
+    """A ``wsgi-app`` process listening on a free loopback port."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "wsgi_app", *args, "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        assert self.process.stdout is not None
+        self.banner: list[str] = []
+        for line in self.process.stdout:
+            self.banner.append(line)
+            found = re.search(r"serving (http://127\.0\.0\.1:\d+)/", line)
+            if found:
+                self.base = found.group(1)
+                break
+        else:
+            raise AssertionError("server did not start: " + "".join(self.banner))
+
+    def request(
+        self, path: str, headers: dict[str, str] | None = None, method: str = "GET"
+    ) -> tuple[int, Message, object]:
+        request = urllib.request.Request(
+            self.base + path, headers=headers or {}, method=method
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+                status, head, data = response.status, response.headers, response.read()
+        except urllib.error.HTTPError as error:
+            status, head, data = error.code, error.headers, error.read()
+        return status, head, json.loads(data) if data else None
+
+    def stop(self) -> str:
+        self.process.terminate()
+        _, stderr = self.process.communicate(timeout=TIMEOUT)
+        return stderr
+
+
+def basic(name: str, password: str) -> dict[str, str]:
+    return {
+        "Authorization": "Basic "
+        + base64.b64encode(f"{name}:{password}".encode()).decode()
+    }
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "WSGI_APP_DATABASE": str(tmp_path / "served.sqlite3"),
+        "WSGI_APP_SECRET_KEY": SECRET,
+    }
+
+
+@pytest.fixture
+def server(env: dict[str, str]) -> Iterator[Server]:
+    assert run_cli("init-db", env=env).returncode == 0
+    created = run_cli(
+        "create-user",
+        "admin",
+        "--admin",
+        "--password-stdin",
+        stdin="admin-password-123\n",
+        env=env,
+    )
+    assert created.returncode == 0, created.stderr
+    added = run_cli("add-net", "3.0.0.0/8", "TOKYO", env=env)
+    assert added.returncode == 0, added.stderr
+    served = Server(["serve"], env)
+    yield served
+    served.stop()
+
+
+def test_served_login_lookup_and_tampered_token(server: Server) -> None:
+    status, headers, data = server.request(
+        "/login", basic("admin", "admin-password-123")
+    )
+    assert status == 200
+    assert headers["Cache-Control"] == "no-store"
+    assert isinstance(data, dict)
+    token = data["token"]
+    status, _, data = server.request(
+        "/net/?specific_net=3.3.3.0/8", {"x-access-token": token}
+    )
+    assert (status, data) == (200, {"message": "TOKYO", "network": "3.0.0.0/8"})
+    tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    status, headers, data = server.request(
+        "/net/?specific_net=3.3.3.0/8", {"x-access-token": tampered}
+    )
+    assert (status, data) == (401, {"message": "Token is invalid!"})
+    assert headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_served_requests_are_access_logged_without_secrets(server: Server) -> None:
+    _, _, data = server.request("/login", basic("admin", "admin-password-123"))
+    assert isinstance(data, dict)
+    token = data["token"]
+    server.request("/net/?specific_net=3.3.3.3", {"Authorization": f"Bearer {token}"})
+    log = server.stop()
+    lines = [line for line in log.splitlines() if '"GET /net/' in line]
+    assert len(lines) == 1
+    assert re.match(
+        r"127\.0\.0\.1 - [0-9a-f-]{36} \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d \+0000\] "
+        r'"GET /net/\?specific_net=3\.3\.3\.3 HTTP/1\.1" 200 \d+$',
+        lines[0],
+    ), lines[0]
+    assert token not in log and "admin-password-123" not in log
+
+
+def test_demo_prints_accounts_and_serves_them(env: dict[str, str]) -> None:
+    demo = Server(["demo"], env)
+    try:
+        banner = "".join(demo.banner)
+        assert "demo-admin-password" in banner and "demo-alice-password" in banner
+        assert f"curl -s -u admin:demo-admin-password {demo.base}/login" in banner
+        status, _, data = demo.request("/login", basic("alice", "demo-alice-password"))
+        assert status == 200
+        assert isinstance(data, dict)
+        status, _, data = demo.request(
+            "/net/?specific_net=3.3.3.0/8", {"x-access-token": data["token"]}
+        )
+        assert (status, data) == (200, {"message": "TOKYO", "network": "3.0.0.0/8"})
+    finally:
+        demo.stop()
+
+
+def test_command_line_errors_are_one_line(env: dict[str, str]) -> None:
+    result = run_cli("add-net", "10.1.2.3/8", "X", env=env)
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0
+    assert result.stderr.startswith("wsgi-app: error: 10.1.2.3/8 has host bits set")
+    assert "10.0.0.0/8" in result.stderr
+
+
+def test_short_secret_key_refused_at_start(env: dict[str, str]) -> None:
+    result = run_cli("serve", env={**env, "WSGI_APP_SECRET_KEY": "too-short"})
+    assert result.returncode == 1
+    assert "WSGI_APP_SECRET_KEY must be at least 32 bytes" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,74 @@
+"""Write one common-log-format line per request, with the user's public_id."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from .middleware import current_user
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+logger = logging.getLogger("wsgi_app.access")
+
+# Control characters, quotes and backslashes could forge or break log lines.
+_ESCAPES = {code: f"\\x{code:02x}" for code in [*range(32), 127, 34, 92]}
+
+
+class AccessLog:
+    """Log each request once its response has started.
+
+    Only the request line, status and size are written: never headers, so
+    neither tokens nor passwords reach the log.
+    """
+
+    def __init__(self, app: WSGIApplication) -> None:
+        self.app = app
+
+    def __call__(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """Call the app and log the outcome."""
+        if not logger.isEnabledFor(logging.INFO):
+            return self.app(environ, start_response)
+        seen: dict[str, str] = {}
+
+        def recording_start_response(
+            status: str,
+            headers: list[tuple[str, str]],
+            exc_info: tuple[type[BaseException], BaseException, TracebackType]
+            | tuple[None, None, None]
+            | None = None,
+        ) -> object:
+            seen["status"] = status.split(" ", 1)[0]
+            for name, value in headers:
+                if name.lower() == "content-length":
+                    seen["size"] = value
+            return start_response(status, headers, exc_info)
+
+        body = self.app(environ, recording_start_response)  # type: ignore[arg-type]
+        logger.info("%s", _line(environ, seen))
+        return body
+
+
+def _line(environ: WSGIEnvironment, seen: dict[str, str]) -> str:
+    user = current_user(environ)
+    path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+    query = environ.get("QUERY_STRING", "")
+    target = f"{path}?{query}" if query else path
+    request_line = (
+        f"{environ.get('REQUEST_METHOD', '-')} {target}"
+        f" {environ.get('SERVER_PROTOCOL', '-')}"
+    )
+    request_line = request_line.translate(_ESCAPES)
+    stamp = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime())
+    return (
+        f"{environ.get('REMOTE_ADDR', '-')} - {user.public_id if user else '-'}"
+        f' [{stamp}] "{request_line}" {seen.get("status", "-")}'
+        f" {seen.get('size', '-')}"
+    )

@@ -1,0 +1,95 @@
+"""API errors and the one function that renders every error as JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
+
+JSON_TYPE = "application/json"
+
+
+class ApiError(Exception):
+    """An error answered to the client with a status and a JSON message."""
+
+    status = 500
+    message = "Internal server error"
+
+    def __init__(
+        self, message: str | None = None, *, headers: Mapping[str, str] | None = None
+    ) -> None:
+        if message is not None:
+            self.message = message
+        self.headers = dict(headers or {})
+        super().__init__(self.message)
+
+    def to_dict(self) -> dict[str, str]:
+        """Return the JSON body of the error."""
+        return {"message": self.message}
+
+
+class BadRequest(ApiError):
+    """The request is not what the route expects."""
+
+    status = 400
+    message = "Bad request"
+
+
+class Unauthorized(ApiError):
+    """Credentials or token are missing or wrong."""
+
+    status = 401
+    message = "Could not verify"
+
+
+class Forbidden(ApiError):
+    """The logged-in user may not do this."""
+
+    status = 403
+    message = "Cannot perform that function!"
+
+
+class NotFound(ApiError):
+    """The thing asked for does not exist."""
+
+    status = 404
+    message = "Not found"
+
+
+class Conflict(ApiError):
+    """The change would clash with what is stored."""
+
+    status = 409
+    message = "Conflict"
+
+
+class TooManyRequests(ApiError):
+    """Too many failed attempts; try again later."""
+
+    status = 429
+    message = "Too many failed logins"
+
+
+def json_response(
+    body: object, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    """Return a response whose body is ``body`` encoded as JSON."""
+    return Response(
+        json.dumps(body), status=status, headers=headers, content_type=JSON_TYPE
+    )
+
+
+def render_error(exc: ApiError | HTTPException) -> Response:
+    """Turn an API error or a Werkzeug HTTP exception into a JSON response."""
+    if isinstance(exc, ApiError):
+        return json_response(exc.to_dict(), exc.status, exc.headers)
+    headers = {
+        name: value
+        for name, value in exc.get_headers()
+        if name.lower() != "content-type"
+    }
+    status = exc.code or 500
+    message = exc.name if status < 500 else ApiError.message
+    return json_response({"message": message}, status, headers)

@@ -1,0 +1,405 @@
+"""The URL map, the route functions and the WSGI application that runs them."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map, MapAdapter, Rule
+from werkzeug.wrappers import Request, Response
+
+from . import networks
+from .config import Settings
+from .errors import (
+    ApiError,
+    BadRequest,
+    Forbidden,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+    json_response,
+    render_error,
+)
+from .middleware import current_claims, current_user
+from .store import Store, User, decode_cursor, encode_cursor
+from .tokens import Tokens
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+logger = logging.getLogger(__name__)
+
+MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 1024
+MAX_USER_NAME_LENGTH = 150
+DEFAULT_PAGE = 100
+MAX_PAGE = 1000
+BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="Login required!"'}
+NO_STORE = {"Cache-Control": "no-store"}
+
+PUBLIC_ENDPOINTS = frozenset({"login", "health"})
+
+URL_MAP = Map(
+    [
+        Rule("/login", endpoint="login", methods=["GET", "POST"]),
+        Rule("/health", endpoint="health", methods=["GET"]),
+        Rule("/logout", endpoint="logout", methods=["POST"]),
+        Rule("/net/", endpoint="networks", methods=["GET"]),
+        Rule("/net/", endpoint="add_network", methods=["POST"]),
+        Rule("/net/import", endpoint="import_networks", methods=["POST"]),
+        Rule("/net/<int:network_id>", endpoint="network", methods=["GET"]),
+        Rule("/net/<int:network_id>", endpoint="update_network", methods=["PUT"]),
+        Rule("/net/<int:network_id>", endpoint="delete_network", methods=["DELETE"]),
+        Rule("/user", endpoint="users", methods=["GET"]),
+        Rule("/user", endpoint="add_user", methods=["POST"]),
+        Rule("/user/<public_id>", endpoint="user", methods=["GET"]),
+        Rule("/user/<public_id>", endpoint="update_user", methods=["PUT"]),
+        Rule("/user/<public_id>", endpoint="delete_user", methods=["DELETE"]),
+    ],
+    strict_slashes=False,
+    merge_slashes=False,
+)
+
+
+class ApiRequest(Request):
+    """A request that also knows how to build URLs under its mount point."""
+
+    urls: MapAdapter
+
+
+class Api:
+    """The WSGI application: route, run the handler, render errors as JSON.
+
+    Args:
+        store: the database.
+        tokens: issues tokens at ``/login``.
+        settings: limits and login throttling.
+    """
+
+    def __init__(self, store: Store, tokens: Tokens, settings: Settings) -> None:
+        self.store = store
+        self.tokens = tokens
+        self.settings = settings
+
+    def __call__(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """Answer one request."""
+        request = ApiRequest(environ)
+        request.max_content_length = self.settings.max_body
+        request.urls = URL_MAP.bind_to_environ(environ)
+        try:
+            endpoint, values = request.urls.match()
+            response = ENDPOINTS[endpoint](self, request, **values)
+        except (ApiError, HTTPException) as exc:
+            response = render_error(exc)
+        except Exception:
+            logger.exception("unexpected error on %s %s", request.method, request.path)
+            response = render_error(ApiError())
+        return response(environ, start_response)
+
+    def requires_auth(self, environ: WSGIEnvironment) -> bool:
+        """Return True when the request is for a route that needs a token.
+
+        Unknown paths and wrong methods need none, so they get their 404 and
+        405 whoever asks.
+        """
+        try:
+            endpoint, _ = URL_MAP.bind_to_environ(environ).match()
+        except HTTPException:
+            return False
+        return endpoint not in PUBLIC_ENDPOINTS
+
+
+# -- request helpers -----------------------------------------------------
+
+
+def _user(request: Request) -> User:
+    user = current_user(request.environ)
+    if user is None:
+        raise Unauthorized("Token is missing!")
+    return user
+
+
+def _admin(request: Request) -> User:
+    user = _user(request)
+    if not user.admin:
+        raise Forbidden()
+    return user
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(name)
+
+
+def _json_object(request: Request) -> dict[str, Any]:
+    data = request.get_data(cache=False)
+    try:
+        body = json.loads(data, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        raise BadRequest("Body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise BadRequest("Body must be a JSON object")
+    return body
+
+
+def _field(body: dict[str, Any], name: str, kind: type, required: bool) -> Any:
+    if name not in body:
+        if required:
+            raise BadRequest(f"{name} is required")
+        return None
+    value = body[name]
+    if type(value) is not kind:
+        raise BadRequest(f"{name} must be a {'boolean' if kind is bool else 'string'}")
+    return value
+
+
+def check_password(password: str, label: str = "password") -> str:
+    """Return the password when its length is allowed, else raise BadRequest."""
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise BadRequest(
+            f"{label} must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH}"
+            " characters long"
+        )
+    return password
+
+
+def check_user_name(name: str) -> str:
+    """Return the trimmed user name when it is allowed, else raise BadRequest."""
+    name = name.strip()
+    if not name or len(name) > MAX_USER_NAME_LENGTH or ":" in name:
+        raise BadRequest(
+            f"name must be 1 to {MAX_USER_NAME_LENGTH} characters, without ':'"
+        )
+    return name
+
+
+def _password(body: dict[str, Any], name: str, required: bool) -> str | None:
+    password: str | None = _field(body, name, str, required)
+    return None if password is None else check_password(password, name)
+
+
+# -- public routes -------------------------------------------------------
+
+
+def login(api: Api, request: ApiRequest) -> Response:
+    """Exchange HTTP Basic credentials for a token."""
+    auth = request.authorization
+    if auth is None or auth.type != "basic" or not auth.username or not auth.password:
+        raise Unauthorized(headers=BASIC_CHALLENGE)
+    name, address = auth.username, request.remote_addr or ""
+    now = time.time()
+    window = api.settings.login_window
+    failures = api.store.login_failures(name, address, now - window)
+    if len(failures) >= api.settings.login_max_failures:
+        retry_at = failures[len(failures) - api.settings.login_max_failures] + window
+        retry_after = max(1, int(retry_at - now + 0.999))
+        raise TooManyRequests(headers={"Retry-After": str(retry_after)})
+    user = api.store.authenticate(name, auth.password)
+    if user is None:
+        api.store.record_login_failure(name, address, now, now - window)
+        raise Unauthorized(headers=BASIC_CHALLENGE)
+    if failures:
+        api.store.clear_login_failures(name, address)
+    return json_response({"token": api.tokens.issue(user)}, headers=NO_STORE)
+
+
+def health(api: Api, request: ApiRequest) -> Response:
+    """Say whether the database answers."""
+    if not api.store.health():
+        return json_response({"message": "Database unavailable"}, 503)
+    return json_response({"status": "ok"})
+
+
+def logout(api: Api, request: ApiRequest) -> Response:
+    """Refuse the token used for this request from now on."""
+    _user(request)
+    claims = current_claims(request.environ)
+    api.store.revoke_token(str(claims["jti"]), int(str(claims["exp"])))
+    return Response(status=204)
+
+
+# -- networks ------------------------------------------------------------
+
+
+def list_or_lookup_networks(api: Api, request: ApiRequest) -> Response:
+    """Answer a lookup with ``specific_net``, or list the registry by pages."""
+    _user(request)
+    if "specific_net" in request.args:
+        query = networks.parse_query(request.args["specific_net"])
+        found = api.store.lookup(query)
+        if found is None:
+            raise NotFound(f"No registered network contains {query}")
+        return json_response({"message": found.name, "network": found.cidr})
+    return _network_page(api, request)
+
+
+def _network_page(api: Api, request: ApiRequest) -> Response:
+    args = request.args
+    limit_text = args.get("limit", str(DEFAULT_PAGE))
+    if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_PAGE:
+        raise BadRequest(f"limit must be a whole number from 1 to {MAX_PAGE}")
+    limit = int(limit_text)
+    after = decode_cursor(args["cursor"]) if "cursor" in args else 0
+    if after is None:
+        raise BadRequest("cursor is not one this service gave out")
+    within = networks.parse_query(args["within"]) if "within" in args else None
+    rows = api.store.list_networks(
+        after=after, limit=limit + 1, name=args.get("name"), within=within
+    )
+    next_page = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        params = {k: v for k, v in args.items() if k in ("name", "within")}
+        params.update(limit=str(limit), cursor=encode_cursor(rows[-1].id))
+        next_page = f"{request.script_root}{request.path}?{urlencode(params)}"
+    return json_response(
+        {"networks": [row.to_dict() for row in rows], "next": next_page}
+    )
+
+
+def add_network(api: Api, request: ApiRequest) -> Response:
+    """Register a network under a site name."""
+    _admin(request)
+    body = _json_object(request)
+    cidr: str = _field(body, "cidr", str, True)
+    record = api.store.add_network(
+        networks.parse_cidr(cidr), networks.parse_name(body.get("name"))
+    )
+    location = request.urls.build("network", {"network_id": record.id})
+    return json_response(record.to_dict(), 201, {"Location": location})
+
+
+def import_networks(api: Api, request: ApiRequest) -> Response:
+    """Register every network of a CSV body, or none of them."""
+    _admin(request)
+    request.max_content_length = api.settings.max_import_body
+    replace = request.args.get("replace", "").lower() in ("1", "true", "yes")
+    count = api.store.import_networks(
+        networks.read_table(_chunks(request)), replace=replace
+    )
+    return json_response({"imported": count})
+
+
+def _chunks(request: Request) -> Iterator[bytes]:
+    stream = request.stream
+    while chunk := stream.read(64 * 1024):
+        yield chunk
+
+
+def get_network(api: Api, request: ApiRequest, network_id: int) -> Response:
+    """Return one network."""
+    _admin(request)
+    return json_response(api.store.get_network(network_id).to_dict())
+
+
+def update_network(api: Api, request: ApiRequest, network_id: int) -> Response:
+    """Change a network's CIDR and/or name."""
+    _admin(request)
+    body = _json_object(request)
+    cidr: str | None = _field(body, "cidr", str, False)
+    if cidr is None and "name" not in body:
+        raise BadRequest("Send cidr and/or name")
+    record = api.store.update_network(
+        network_id,
+        network=networks.parse_cidr(cidr) if cidr is not None else None,
+        name=networks.parse_name(body["name"]) if "name" in body else None,
+    )
+    return json_response(record.to_dict())
+
+
+def delete_network(api: Api, request: ApiRequest, network_id: int) -> Response:
+    """Remove a network."""
+    _admin(request)
+    api.store.delete_network(network_id)
+    return Response(status=204)
+
+
+# -- users ---------------------------------------------------------------
+
+
+def list_users(api: Api, request: ApiRequest) -> Response:
+    """List every user (admins only)."""
+    _admin(request)
+    return json_response({"users": [u.to_dict() for u in api.store.list_users()]})
+
+
+def add_user(api: Api, request: ApiRequest) -> Response:
+    """Create a user (admins only)."""
+    _admin(request)
+    body = _json_object(request)
+    name = check_user_name(_field(body, "name", str, True))
+    password = _password(body, "password", True)
+    admin = bool(_field(body, "admin", bool, False))
+    assert password is not None  # noqa: S101 - required above
+    user = api.store.create_user(name, password, admin=admin)
+    location = request.urls.build("user", {"public_id": user.public_id})
+    return json_response({"user": user.to_dict()}, 201, {"Location": location})
+
+
+def _target(api: Api, request: ApiRequest, public_id: str) -> User:
+    """Return the user a request may act on: any for admins, else itself."""
+    actor = _user(request)
+    if not actor.admin and actor.public_id != public_id:
+        raise Forbidden()
+    target = api.store.user_by_public_id(public_id)
+    if target is None:
+        raise NotFound("User not found")
+    return target
+
+
+def get_user(api: Api, request: ApiRequest, public_id: str) -> Response:
+    """Return one user (admins, or the user itself)."""
+    return json_response({"user": _target(api, request, public_id).to_dict()})
+
+
+def update_user(api: Api, request: ApiRequest, public_id: str) -> Response:
+    """Change a password or the admin flag."""
+    target = _target(api, request, public_id)
+    body = _json_object(request)
+    admin: bool | None = _field(body, "admin", bool, False)
+    password = _password(body, "password", False)
+    if admin is None and password is None:
+        raise BadRequest("Send password and/or admin")
+    if not _user(request).admin:
+        if admin is not None:
+            raise Forbidden()
+        current = body.get("current_password")
+        if not isinstance(current, str) or not api.store.check_password(
+            target, current
+        ):
+            raise Forbidden("Current password is missing or wrong")
+    user = api.store.update_user(public_id, password=password, admin=admin)
+    return json_response({"user": user.to_dict()})
+
+
+def delete_user(api: Api, request: ApiRequest, public_id: str) -> Response:
+    """Remove a user (admins only)."""
+    _admin(request)
+    api.store.delete_user(public_id)
+    return Response(status=204)
+
+
+Handler = Callable[..., Response]
+
+ENDPOINTS: dict[str, Handler] = {
+    "login": login,
+    "health": health,
+    "logout": logout,
+    "networks": list_or_lookup_networks,
+    "add_network": add_network,
+    "import_networks": import_networks,
+    "network": get_network,
+    "update_network": update_network,
+    "delete_network": delete_network,
+    "users": list_users,
+    "add_user": add_user,
+    "user": get_user,
+    "update_user": update_user,
+    "delete_user": delete_user,
+}

@@ -1,0 +1,129 @@
+"""Parse networks and network tables, and compute their index keys."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import ipaddress
+from collections.abc import Iterable, Iterator
+from typing import TypeAlias
+
+from .errors import BadRequest
+
+Network: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+MAX_NAME_LENGTH = 200
+MAX_CIDR_LENGTH = 100
+
+
+class ImportFailed(BadRequest):
+    """A row of a network table is refused; nothing was imported."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        self.line = line
+        self.reason = reason
+        super().__init__(f"line {line}: {reason}")
+
+
+def parse_query(text: str) -> Network:
+    """Parse a lookup: an address or a network, host bits cleared.
+
+    Raises:
+        BadRequest: when the text is not an address or a network.
+    """
+    try:
+        if len(text) > MAX_CIDR_LENGTH:
+            raise ValueError(text)
+        return ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        raise BadRequest(f"Not a network: {text[:MAX_CIDR_LENGTH]!r}") from None
+
+
+def parse_cidr(text: str) -> Network:
+    """Parse a network to register: host bits must be clear.
+
+    Raises:
+        BadRequest: naming the canonical network when host bits are set.
+    """
+    network = parse_query(text)
+    try:
+        ipaddress.ip_network(text.strip())
+    except ValueError:
+        raise BadRequest(
+            f"{text.strip()} has host bits set; did you mean {network}?"
+        ) from None
+    return network
+
+
+def parse_name(value: object) -> str:
+    """Check a site name: a non-empty string of bounded length."""
+    if not isinstance(value, str) or not value.strip():
+        raise BadRequest("name must be a non-empty string")
+    name = value.strip()
+    if len(name) > MAX_NAME_LENGTH:
+        raise BadRequest(f"name must be at most {MAX_NAME_LENGTH} characters")
+    return name
+
+
+def key(network: Network) -> bytes:
+    """Return the index key: the prefix length, then the packed address."""
+    return bytes((network.prefixlen,)) + network.network_address.packed
+
+
+def candidate_keys(query: Network, prefixlens: Iterable[int]) -> list[bytes]:
+    """Return the keys of every network of a given length containing ``query``."""
+    width = query.max_prefixlen
+    address = int(query.network_address)
+    size = width // 8
+    keys = []
+    for length in prefixlens:
+        if length > query.prefixlen:
+            continue
+        mask = ((1 << length) - 1) << (width - length)
+        keys.append(bytes((length,)) + (address & mask).to_bytes(size, "big"))
+    return keys
+
+
+def read_table(chunks: Iterable[bytes]) -> Iterator[tuple[int, Network, str]]:
+    """Yield ``(line, network, name)`` from CSV bytes with a ``cidr,name`` header.
+
+    The input is decoded and parsed as it streams; a BOM and CRLF line ends
+    are accepted and extra columns ignored.
+
+    Raises:
+        ImportFailed: for the first bad row, with its line number.
+    """
+    reader = csv.reader(_lines(chunks))
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise ImportFailed(1, "empty file; expected a cidr,name header")
+        columns = [column.strip().lower() for column in header]
+        if "cidr" not in columns or "name" not in columns:
+            raise ImportFailed(1, "header must name the columns cidr and name")
+        cidr_at, name_at = columns.index("cidr"), columns.index("name")
+        for row in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) <= max(cidr_at, name_at):
+                raise ImportFailed(line, "missing the cidr or name column")
+            try:
+                yield line, parse_cidr(row[cidr_at]), parse_name(row[name_at])
+            except BadRequest as exc:
+                raise ImportFailed(line, exc.message) from None
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise ImportFailed(reader.line_num + 1, f"not CSV text: {exc}") from None
+
+
+def _lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    pending = ""
+    for chunk in chunks:
+        pending += decoder.decode(chunk)
+        *lines, pending = pending.split("\n")
+        for line in lines:
+            yield line + "\n"
+    pending += decoder.decode(b"", final=True)
+    if pending:
+        yield pending

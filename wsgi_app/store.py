@@ -1,0 +1,591 @@
+"""Users, networks and logged-out tokens in SQLite, through the stdlib only."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import secrets
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from . import networks
+from .errors import Conflict, NotFound
+from .networks import Network
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    id INTEGER PRIMARY KEY,
+    public_id TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    admin INTEGER NOT NULL DEFAULT 0,
+    password_changed_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS networks (
+    id INTEGER PRIMARY KEY,
+    key BLOB NOT NULL UNIQUE,
+    version INTEGER NOT NULL,
+    prefixlen INTEGER NOT NULL,
+    first BLOB NOT NULL,
+    last BLOB NOT NULL,
+    cidr TEXT NOT NULL,
+    name TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS networks_range ON networks (version, first);
+CREATE INDEX IF NOT EXISTS networks_name ON networks (name, id);
+CREATE TABLE IF NOT EXISTS prefix_lengths (
+    version INTEGER NOT NULL,
+    prefixlen INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (version, prefixlen)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS networks_counted AFTER INSERT ON networks BEGIN
+    INSERT INTO prefix_lengths (version, prefixlen, count)
+    VALUES (new.version, new.prefixlen, 1)
+    ON CONFLICT (version, prefixlen) DO UPDATE SET count = count + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS networks_uncounted AFTER DELETE ON networks BEGIN
+    UPDATE prefix_lengths SET count = count - 1
+    WHERE version = old.version AND prefixlen = old.prefixlen;
+    DELETE FROM prefix_lengths WHERE count <= 0;
+END;
+CREATE TRIGGER IF NOT EXISTS networks_recounted
+AFTER UPDATE OF version, prefixlen ON networks BEGIN
+    UPDATE prefix_lengths SET count = count - 1
+    WHERE version = old.version AND prefixlen = old.prefixlen;
+    DELETE FROM prefix_lengths WHERE count <= 0;
+    INSERT INTO prefix_lengths (version, prefixlen, count)
+    VALUES (new.version, new.prefixlen, 1)
+    ON CONFLICT (version, prefixlen) DO UPDATE SET count = count + 1;
+END;
+CREATE TABLE IF NOT EXISTS revoked_tokens (
+    jti TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS login_failures (
+    name TEXT NOT NULL,
+    address TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS login_failures_pair ON login_failures (name, address, at);
+"""
+
+SELECT_USER = "SELECT id, public_id, name, admin, password_changed_at FROM users"
+SELECT_NETWORK = "SELECT id, cidr, name FROM networks"
+INSERT_NETWORK = (
+    "INSERT INTO networks (key, version, prefixlen, first, last, cidr, name)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+# Pages of the registry, by id, optionally filtered by name and/or range.
+PAGE = " ORDER BY id LIMIT :limit"
+IN_RANGE = (
+    " AND version = :version AND first >= :first AND last <= :last"
+    " AND prefixlen >= :prefixlen"
+)
+LIST_NETWORKS = {
+    (False, False): SELECT_NETWORK + " WHERE id > :after" + PAGE,
+    (True, False): SELECT_NETWORK + " WHERE name = :name AND id > :after" + PAGE,
+    (False, True): SELECT_NETWORK + " WHERE id > :after" + IN_RANGE + PAGE,
+    (True, True): SELECT_NETWORK
+    + " WHERE name = :name AND id > :after"
+    + IN_RANGE
+    + PAGE,
+}
+
+
+@dataclass(frozen=True)
+class User:
+    """A registered user, without the password hash."""
+
+    id: int
+    public_id: str
+    name: str
+    admin: bool
+    password_changed_at: int
+
+    def to_dict(self) -> dict[str, object]:
+        """Return the public view of the user."""
+        return {"public_id": self.public_id, "name": self.name, "admin": self.admin}
+
+
+@dataclass(frozen=True)
+class NetworkRecord:
+    """A registered network and its site name."""
+
+    id: int
+    cidr: str
+    name: str
+
+    def to_dict(self) -> dict[str, object]:
+        """Return the public view of the network."""
+        return {"id": self.id, "cidr": self.cidr, "name": self.name}
+
+
+class Store:
+    """The database: one SQLite connection per thread, WAL, a busy timeout.
+
+    Args:
+        path: the database file, or ``":memory:"`` for a private in-memory
+            database shared by the threads of this store.
+        password_method: a Werkzeug hashing method; Werkzeug's default if None.
+    """
+
+    def __init__(self, path: str, *, password_method: str | None = None) -> None:
+        self.path = path
+        self._memory = path == ":memory:"
+        self._target = (
+            f"file:wsgi-app-{uuid.uuid4().hex}?mode=memory&cache=shared"
+            if self._memory
+            else path
+        )
+        self._method = password_method
+        self._dummy_hash = self._hash(secrets.token_urlsafe(16))
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        # NOTE: an in-memory database lives while one connection is open.
+        self._keeper = self._connect() if self._memory else None
+
+    def _hash(self, password: str) -> str:
+        if self._method is None:
+            return generate_password_hash(password)
+        return generate_password_hash(password, self._method)
+
+    # -- connections -----------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self._target,
+            uri=self._memory,
+            timeout=10.0,
+            isolation_level=None,
+            check_same_thread=False,
+            cached_statements=512,
+        )
+        conn.row_factory = sqlite3.Row
+        if not self._memory:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA busy_timeout = 10000")
+        with self._lock:
+            self._connections.append(conn)
+        return conn
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """Return this thread's connection, opening it on first use."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        return conn
+
+    def close(self) -> None:
+        """Close every connection this store opened."""
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Run a block as one write transaction: all of it or none of it."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def init_schema(self) -> None:
+        """Create the tables and indexes; safe to run again."""
+        self.conn.executescript(SCHEMA)
+
+    def health(self) -> bool:
+        """Return True when the database answers a query."""
+        try:
+            self.conn.execute("SELECT count(*) FROM users").fetchone()
+        except sqlite3.Error:
+            return False
+        return True
+
+    # -- users -----------------------------------------------------------
+
+    def create_user(self, name: str, password: str, *, admin: bool = False) -> User:
+        """Add a user with a fresh random public_id.
+
+        Raises:
+            Conflict: when the name is taken.
+        """
+        password_hash = self._hash(password)
+        public_id = str(uuid.uuid4())
+        try:
+            with self.transaction() as conn:
+                conn.execute(
+                    "INSERT INTO users (public_id, name, password_hash, admin,"
+                    " password_changed_at) VALUES (?, ?, ?, ?, ?)",
+                    (public_id, name, password_hash, int(admin), int(time.time())),
+                )
+        except sqlite3.IntegrityError:
+            raise Conflict(f"User {name!r} already exists") from None
+        user = self.user_by_public_id(public_id)
+        assert user is not None  # noqa: S101 - written just above
+        return user
+
+    def authenticate(self, name: str, password: str) -> User | None:
+        """Return the user when the password matches, else None.
+
+        An unknown name costs the same hash work as a wrong password.
+        """
+        row = self.conn.execute(
+            "SELECT id, public_id, name, admin, password_changed_at, password_hash"
+            " FROM users WHERE name = ?",
+            (name,),
+        ).fetchone()
+        stored = row["password_hash"] if row else self._dummy_hash
+        matches = check_password_hash(stored, password)
+        return _user(row) if row is not None and matches else None
+
+    def check_password(self, user: User, password: str) -> bool:
+        """Return True when ``password`` is the user's current password."""
+        return self.authenticate(user.name, password) is not None
+
+    def user_by_public_id(self, public_id: str) -> User | None:
+        """Return the user with this public_id, or None."""
+        row = self.conn.execute(
+            SELECT_USER + " WHERE public_id = ?", (public_id,)
+        ).fetchone()
+        return _user(row) if row is not None else None
+
+    def user_by_name(self, name: str) -> User | None:
+        """Return the user with this name, or None."""
+        row = self.conn.execute(SELECT_USER + " WHERE name = ?", (name,)).fetchone()
+        return _user(row) if row is not None else None
+
+    def list_users(self) -> list[User]:
+        """Return every user, oldest first."""
+        rows = self.conn.execute(SELECT_USER + " ORDER BY id")
+        return [_user(row) for row in rows]
+
+    def update_user(
+        self, public_id: str, *, password: str | None = None, admin: bool | None = None
+    ) -> User:
+        """Change a user's password and/or admin flag.
+
+        A new password also moves ``password_changed_at`` forward, so tokens
+        issued before it are refused.
+
+        Raises:
+            NotFound: for an unknown public_id.
+            Conflict: when it would leave no admin.
+        """
+        password_hash = self._hash(password) if password is not None else None
+        with self.transaction() as conn:
+            user = self._locked_user(conn, public_id)
+            if admin is False and user.admin:
+                self._keep_an_admin(conn)
+            if admin is not None:
+                conn.execute(
+                    "UPDATE users SET admin = ? WHERE id = ?", (int(admin), user.id)
+                )
+            if password_hash is not None:
+                # Tokens carry whole-second iat values: a token is valid only
+                # when iat >= password_changed_at, so round the change upwards.
+                changed_at = int(time.time()) + 1
+                conn.execute(
+                    "UPDATE users SET password_hash = ?, password_changed_at = ?"
+                    " WHERE id = ?",
+                    (password_hash, changed_at, user.id),
+                )
+        updated = self.user_by_public_id(public_id)
+        assert updated is not None  # noqa: S101 - updated just above
+        return updated
+
+    def delete_user(self, public_id: str) -> None:
+        """Remove a user.
+
+        Raises:
+            NotFound: for an unknown public_id.
+            Conflict: when it is the last admin.
+        """
+        with self.transaction() as conn:
+            user = self._locked_user(conn, public_id)
+            if user.admin:
+                self._keep_an_admin(conn)
+            conn.execute("DELETE FROM users WHERE id = ?", (user.id,))
+
+    def _locked_user(self, conn: sqlite3.Connection, public_id: str) -> User:
+        row = conn.execute(
+            SELECT_USER + " WHERE public_id = ?", (public_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFound("User not found")
+        return _user(row)
+
+    @staticmethod
+    def _keep_an_admin(conn: sqlite3.Connection) -> None:
+        (admins,) = conn.execute("SELECT count(*) FROM users WHERE admin").fetchone()
+        if admins <= 1:
+            raise Conflict("The last admin cannot be removed or demoted")
+
+    # -- logged-out tokens -----------------------------------------------
+
+    def revoke_token(self, jti: str, expires_at: int) -> None:
+        """Refuse the token with this id from now on, until it expires."""
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO revoked_tokens (jti, expires_at) VALUES (?, ?)",
+                (jti, expires_at),
+            )
+            conn.execute(
+                "DELETE FROM revoked_tokens WHERE expires_at < ?",
+                (int(time.time()) - 3600,),
+            )
+
+    def is_revoked(self, jti: str) -> bool:
+        """Return True when the token with this id was logged out."""
+        row = self.conn.execute(
+            "SELECT 1 FROM revoked_tokens WHERE jti = ?", (jti,)
+        ).fetchone()
+        return row is not None
+
+    # -- failed logins ---------------------------------------------------
+
+    def login_failures(self, name: str, address: str, since: float) -> list[float]:
+        """Return the times of failed logins for this pair since ``since``."""
+        rows = self.conn.execute(
+            "SELECT at FROM login_failures WHERE name = ? AND address = ? AND at >= ?"
+            " ORDER BY at",
+            (name, address, since),
+        )
+        return [row[0] for row in rows]
+
+    def record_login_failure(
+        self, name: str, address: str, at: float, forget_before: float
+    ) -> None:
+        """Count a failed login, and forget failures older than the window."""
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO login_failures (name, address, at) VALUES (?, ?, ?)",
+                (name, address, at),
+            )
+            conn.execute("DELETE FROM login_failures WHERE at < ?", (forget_before,))
+
+    def clear_login_failures(self, name: str, address: str) -> None:
+        """Forget the failed logins of this pair, after a success."""
+        with self.transaction() as conn:
+            conn.execute(
+                "DELETE FROM login_failures WHERE name = ? AND address = ?",
+                (name, address),
+            )
+
+    # -- networks --------------------------------------------------------
+
+    def add_network(self, network: Network, name: str) -> NetworkRecord:
+        """Register a network under a site name.
+
+        Raises:
+            Conflict: when the network is already registered.
+        """
+        with self.transaction() as conn:
+            network_id = self._insert_network(conn, network, name)
+        return NetworkRecord(network_id, str(network), name)
+
+    def get_network(self, network_id: int) -> NetworkRecord:
+        """Return the network with this id.
+
+        Raises:
+            NotFound: for an unknown id.
+        """
+        row = self.conn.execute(
+            SELECT_NETWORK + " WHERE id = ?", (network_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFound("Network not found")
+        return NetworkRecord(*row)
+
+    def update_network(
+        self, network_id: int, *, network: Network | None, name: str | None
+    ) -> NetworkRecord:
+        """Change a network's CIDR and/or name.
+
+        Raises:
+            NotFound: for an unknown id.
+            Conflict: when the new CIDR is registered already.
+        """
+        with self.transaction() as conn:
+            current = conn.execute(
+                SELECT_NETWORK + " WHERE id = ?", (network_id,)
+            ).fetchone()
+            if current is None:
+                raise NotFound("Network not found")
+            if name is not None:
+                conn.execute(
+                    "UPDATE networks SET name = ? WHERE id = ?", (name, network_id)
+                )
+            if network is not None:
+                try:
+                    conn.execute(
+                        "UPDATE networks SET key = ?, version = ?, prefixlen = ?,"
+                        " first = ?, last = ?, cidr = ? WHERE id = ?",
+                        (*_network_columns(network), network_id),
+                    )
+                except sqlite3.IntegrityError:
+                    raise Conflict(f"Network {network} is already registered") from None
+        return self.get_network(network_id)
+
+    def delete_network(self, network_id: int) -> None:
+        """Remove a network.
+
+        Raises:
+            NotFound: for an unknown id.
+        """
+        with self.transaction() as conn:
+            cursor = conn.execute("DELETE FROM networks WHERE id = ?", (network_id,))
+            if cursor.rowcount == 0:
+                raise NotFound("Network not found")
+
+    def prefix_lengths(self, version: int) -> list[int]:
+        """Return the prefix lengths registered for an IP version, longest first."""
+        rows = self.conn.execute(
+            "SELECT prefixlen FROM prefix_lengths WHERE version = ?"
+            " ORDER BY prefixlen DESC",
+            (version,),
+        )
+        return [row[0] for row in rows]
+
+    def lookup(self, query: Network) -> NetworkRecord | None:
+        """Return the most specific registered network containing ``query``.
+
+        One statement probes the unique key index once per prefix length
+        present in the registry: never a scan of the table.
+        """
+        keys = networks.candidate_keys(query, self.prefix_lengths(query.version))
+        if not keys:
+            return None
+        row = self.conn.execute(_lookup_sql(len(keys)), keys).fetchone()
+        return NetworkRecord(*row) if row is not None else None
+
+    def list_networks(
+        self,
+        *,
+        after: int = 0,
+        limit: int = 100,
+        name: str | None = None,
+        within: Network | None = None,
+    ) -> list[NetworkRecord]:
+        """Return up to ``limit`` networks with an id above ``after``, by id."""
+        params: dict[str, object] = {"after": after, "limit": limit, "name": name}
+        if within is not None:
+            _, version, prefixlen, first, last, _ = _network_columns(within)
+            params.update(version=version, prefixlen=prefixlen, first=first, last=last)
+        sql = LIST_NETWORKS[name is not None, within is not None]
+        rows = self.conn.execute(sql, params)
+        return [NetworkRecord(*row) for row in rows]
+
+    def import_networks(
+        self, rows: Iterable[tuple[int, Network, str]], *, replace: bool = False
+    ) -> int:
+        """Register every row in one transaction, or none of them.
+
+        Args:
+            rows: ``(line, network, name)`` triples, consumed as they come.
+            replace: drop the whole registry first, in the same transaction.
+
+        Returns:
+            The number of networks registered.
+
+        Raises:
+            networks.ImportFailed: for the first bad or repeated row.
+        """
+        count = 0
+        with self.transaction() as conn:
+            if replace:
+                conn.execute("DELETE FROM networks")
+            (before,) = conn.execute(
+                "SELECT coalesce(max(id), 0) FROM networks"
+            ).fetchone()
+            for line, network, name in rows:
+                try:
+                    conn.execute(INSERT_NETWORK, (*_network_columns(network), name))
+                except sqlite3.IntegrityError:
+                    raise networks.ImportFailed(
+                        line, self._repeat_reason(conn, network, before)
+                    ) from None
+                count += 1
+        return count
+
+    @staticmethod
+    def _repeat_reason(conn: sqlite3.Connection, network: Network, before: int) -> str:
+        (existing,) = conn.execute(
+            "SELECT id FROM networks WHERE key = ?", (networks.key(network),)
+        ).fetchone()
+        if existing <= before:
+            return f"{network} is already registered"
+        return f"{network} is repeated in the file"
+
+    def _insert_network(
+        self, conn: sqlite3.Connection, network: Network, name: str
+    ) -> int:
+        try:
+            cursor = conn.execute(INSERT_NETWORK, (*_network_columns(network), name))
+        except sqlite3.IntegrityError:
+            raise Conflict(f"Network {network} is already registered") from None
+        assert cursor.lastrowid is not None  # noqa: S101 - set by INSERT
+        return cursor.lastrowid
+
+
+@functools.cache
+def _lookup_sql(count: int) -> str:
+    """Return the lookup statement for ``count`` candidate keys."""
+    # NOTE: only placeholders are joined in; the values stay parameters.
+    marks = ", ".join("?" * count)
+    return (
+        SELECT_NETWORK + " WHERE key IN (" + marks + ") ORDER BY prefixlen DESC LIMIT 1"
+    )
+
+
+def _network_columns(network: Network) -> tuple[bytes, int, int, bytes, bytes, str]:
+    return (
+        networks.key(network),
+        network.version,
+        network.prefixlen,
+        network.network_address.packed,
+        network.broadcast_address.packed,
+        str(network),
+    )
+
+
+def _user(row: sqlite3.Row) -> User:
+    return User(
+        id=row["id"],
+        public_id=row["public_id"],
+        name=row["name"],
+        admin=bool(row["admin"]),
+        password_changed_at=row["password_changed_at"],
+    )
+
+
+def encode_cursor(last_id: int) -> str:
+    """Return an opaque page cursor for the rows after ``last_id``."""
+    return base64.urlsafe_b64encode(f"n{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int | None:
+    """Return the id a cursor stands for, or None when it is not one of ours."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not text.startswith("n") or not text[1:].isdigit() or len(text) > 20:
+        return None
+    return int(text[1:])
