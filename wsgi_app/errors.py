@@ -65,6 +65,13 @@ class Conflict(ApiError):
     message = "Conflict"
 
 
+class UriTooLong(ApiError):
+    """The path or query string is longer than the service accepts."""
+
+    status = 414
+    message = "Request path or query too long"
+
+
 class TooManyRequests(ApiError):
     """Too many failed attempts; try again later."""
 

@@ -22,6 +22,7 @@ from .errors import (
     NotFound,
     TooManyRequests,
     Unauthorized,
+    UriTooLong,
     json_response,
     render_error,
 )
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+MAX_PATH_LENGTH = 2048
+MAX_QUERY_LENGTH = 4096
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024
 MAX_USER_NAME_LENGTH = 150
@@ -94,6 +97,7 @@ class Api:
         request.max_content_length = self.settings.max_body
         request.urls = URL_MAP.bind_to_environ(environ)
         try:
+            _check_target_length(environ)
             endpoint, values = request.urls.match()
             response = ENDPOINTS[endpoint](self, request, **values)
         except (ApiError, HTTPException) as exc:
@@ -114,6 +118,14 @@ class Api:
         except HTTPException:
             return False
         return endpoint not in PUBLIC_ENDPOINTS
+
+
+def _check_target_length(environ: WSGIEnvironment) -> None:
+    if (
+        len(environ.get("PATH_INFO", "")) > MAX_PATH_LENGTH
+        or len(environ.get("QUERY_STRING", "")) > MAX_QUERY_LENGTH
+    ):
+        raise UriTooLong()
 
 
 # -- request helpers -----------------------------------------------------
