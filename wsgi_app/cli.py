@@ -13,7 +13,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
-from typing import BinaryIO, TextIO
+from typing import BinaryIO, TextIO, TypeVar
 
 import jwt
 
@@ -25,6 +25,7 @@ from .handlers import check_password, check_user_name
 from .tokens import TokenRefused
 
 logger = logging.getLogger(__name__)
+Row = TypeVar("Row")
 
 DEMO_USERS = (
     ("admin", "demo-admin-password", True),
@@ -204,9 +205,7 @@ class _Progress:
         self.shown = 0.0
         self.enabled = out.isatty()
 
-    def count(
-        self, rows: Iterator[tuple[int, networks.Network, str]]
-    ) -> Iterator[tuple[int, networks.Network, str]]:
+    def count(self, rows: Iterator[Row]) -> Iterator[Row]:
         for done, row in enumerate(rows, 1):
             if self.enabled and done % 10_000 == 0:
                 now = time.monotonic()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import ipaddress
+import socket
 from collections.abc import Iterable, Iterator
 from typing import TypeAlias
 
@@ -65,27 +66,70 @@ def parse_name(value: object) -> str:
     return name
 
 
-def key(network: Network) -> bytes:
-    """Return the index key: the prefix length, then the packed address."""
-    return bytes((network.prefixlen,)) + network.network_address.packed
+# The columns a network is stored under: version, prefix length, the address
+# as two 64-bit words (hi, lo; IPv4 sits in the top of hi), first and last
+# address packed, and the canonical CIDR.
+Columns: TypeAlias = tuple[int, int, int, int, bytes, bytes, str]
+
+_WORD = 1 << 64
 
 
-def candidate_keys(query: Network, prefixlens: Iterable[int]) -> list[bytes]:
-    """Return the keys of every network of a given length containing ``query``."""
-    width = query.max_prefixlen
-    address = int(query.network_address)
-    size = width // 8
-    keys = []
-    for length in prefixlens:
-        if length > query.prefixlen:
-            continue
-        mask = ((1 << length) - 1) << (width - length)
-        keys.append(bytes((length,)) + (address & mask).to_bytes(size, "big"))
-    return keys
+def _signed(word: int) -> int:
+    """Return a 64-bit pattern as SQLite's signed integer."""
+    return word - _WORD if word >= 1 << 63 else word
 
 
-def read_table(chunks: Iterable[bytes]) -> Iterator[tuple[int, Network, str]]:
-    """Yield ``(line, network, name)`` from CSV bytes with a ``cidr,name`` header.
+def words(network: Network) -> tuple[int, int]:
+    """Return the network address as the (hi, lo) words the index holds."""
+    value = int(network.network_address)
+    if network.version == 4:
+        return _signed(value << 32), 0
+    return _signed(value >> 64), _signed(value & (_WORD - 1))
+
+
+def columns(network: Network) -> Columns:
+    """Return the stored columns of a network."""
+    hi, lo = words(network)
+    return (
+        network.version,
+        network.prefixlen,
+        hi,
+        lo,
+        network.network_address.packed,
+        network.broadcast_address.packed,
+        str(network),
+    )
+
+
+def row_columns(text: str) -> Columns:
+    """Parse a CIDR of an imported row straight to its stored columns.
+
+    IPv4 takes a fast path through ``socket.inet_pton``; anything else, and
+    every error, goes through ``parse_cidr`` so messages stay the same.
+    """
+    return _fast_ipv4(text) or columns(parse_cidr(text))
+
+
+def _fast_ipv4(text: str) -> Columns | None:
+    address, slash, length = text.strip().partition("/")
+    if slash and not (length.isascii() and length.isdigit() and len(length) <= 2):
+        return None
+    prefixlen = int(length) if slash else 32
+    try:
+        packed = socket.inet_pton(socket.AF_INET, address)
+    except OSError:
+        return None
+    value = int.from_bytes(packed, "big")
+    host = (1 << (32 - prefixlen)) - 1 if prefixlen <= 32 else -1
+    if value & host:
+        return None
+    last = (value | host).to_bytes(4, "big")
+    cidr = f"{socket.inet_ntoa(packed)}/{prefixlen}"
+    return (4, prefixlen, _signed(value << 32), 0, packed, last, cidr)
+
+
+def read_table(chunks: Iterable[bytes]) -> Iterator[tuple[int, Columns, str]]:
+    """Yield ``(line, columns, name)`` from CSV bytes with a ``cidr,name`` header.
 
     The input is decoded and parsed as it streams; a BOM and CRLF line ends
     are accepted and extra columns ignored.
@@ -109,7 +153,7 @@ def read_table(chunks: Iterable[bytes]) -> Iterator[tuple[int, Network, str]]:
             if len(row) <= max(cidr_at, name_at):
                 raise ImportFailed(line, "missing the cidr or name column")
             try:
-                yield line, parse_cidr(row[cidr_at]), parse_name(row[name_at])
+                yield line, row_columns(row[cidr_at]), parse_name(row[name_at])
             except BadRequest as exc:
                 raise ImportFailed(line, exc.message) from None
     except (csv.Error, UnicodeDecodeError) as exc:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import functools
 import secrets
 import sqlite3
 import threading
@@ -30,13 +29,15 @@ CREATE TABLE IF NOT EXISTS users (
 );
 CREATE TABLE IF NOT EXISTS networks (
     id INTEGER PRIMARY KEY,
-    key BLOB NOT NULL UNIQUE,
     version INTEGER NOT NULL,
     prefixlen INTEGER NOT NULL,
+    hi INTEGER NOT NULL,
+    lo INTEGER NOT NULL,
     first BLOB NOT NULL,
     last BLOB NOT NULL,
     cidr TEXT NOT NULL,
-    name TEXT NOT NULL
+    name TEXT NOT NULL,
+    UNIQUE (version, prefixlen, hi, lo)
 );
 CREATE INDEX IF NOT EXISTS networks_range ON networks (version, first);
 CREATE INDEX IF NOT EXISTS networks_name ON networks (name, id);
@@ -80,9 +81,27 @@ CREATE INDEX IF NOT EXISTS login_failures_pair ON login_failures (name, address,
 SELECT_USER = "SELECT id, public_id, name, admin, password_changed_at FROM users"
 SELECT_NETWORK = "SELECT id, cidr, name FROM networks"
 INSERT_NETWORK = (
-    "INSERT INTO networks (key, version, prefixlen, first, last, cidr, name)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO networks (version, prefixlen, hi, lo, first, last, cidr, name)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
+# The most specific network containing the query, in one statement: walk the
+# prefix lengths present, longest first, and probe the unique index for the
+# query's address masked to each length. The masks are computed by SQLite on
+# the two 64-bit words (a shift of 64 or more gives 0, so /0 masks to 0).
+LOOKUP = """
+SELECT n.id, n.cidr, n.name
+FROM prefix_lengths AS p
+JOIN networks AS n
+  ON n.version = p.version
+ AND n.prefixlen = p.prefixlen
+ AND n.hi = :hi & CASE WHEN p.prefixlen >= 64 THEN -1
+                  ELSE ~((1 << (64 - p.prefixlen)) - 1) END
+ AND n.lo = :lo & CASE WHEN p.prefixlen <= 64 THEN 0
+                  ELSE ~((1 << (128 - p.prefixlen)) - 1) END
+WHERE p.version = :version AND p.prefixlen <= :prefixlen
+ORDER BY p.prefixlen DESC
+LIMIT 1
+"""
 # Pages of the registry, by id, optionally filtered by name and/or range.
 PAGE = " ORDER BY id LIMIT :limit"
 IN_RANGE = (
@@ -146,12 +165,18 @@ class Store:
             else path
         )
         self._method = password_method
-        self._dummy_hash = self._hash(secrets.token_urlsafe(16))
+        self._dummy: str | None = None
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
         # NOTE: an in-memory database lives while one connection is open.
         self._keeper = self._connect() if self._memory else None
+
+    def _dummy_hash(self) -> str:
+        """Return a hash of a random password, made once, for unknown names."""
+        if self._dummy is None:
+            self._dummy = self._hash(secrets.token_urlsafe(16))
+        return self._dummy
 
     def _hash(self, password: str) -> str:
         if self._method is None:
@@ -251,7 +276,7 @@ class Store:
             " FROM users WHERE name = ?",
             (name,),
         ).fetchone()
-        stored = row["password_hash"] if row else self._dummy_hash
+        stored = row["password_hash"] if row else self._dummy_hash()
         matches = check_password_hash(stored, password)
         return _user(row) if row is not None and matches else None
 
@@ -435,9 +460,9 @@ class Store:
             if network is not None:
                 try:
                     conn.execute(
-                        "UPDATE networks SET key = ?, version = ?, prefixlen = ?,"
-                        " first = ?, last = ?, cidr = ? WHERE id = ?",
-                        (*_network_columns(network), network_id),
+                        "UPDATE networks SET version = ?, prefixlen = ?, hi = ?,"
+                        " lo = ?, first = ?, last = ?, cidr = ? WHERE id = ?",
+                        (*networks.columns(network), network_id),
                     )
                 except sqlite3.IntegrityError:
                     raise Conflict(f"Network {network} is already registered") from None
@@ -454,25 +479,22 @@ class Store:
             if cursor.rowcount == 0:
                 raise NotFound("Network not found")
 
-    def prefix_lengths(self, version: int) -> list[int]:
-        """Return the prefix lengths registered for an IP version, longest first."""
-        rows = self.conn.execute(
-            "SELECT prefixlen FROM prefix_lengths WHERE version = ?"
-            " ORDER BY prefixlen DESC",
-            (version,),
-        )
-        return [row[0] for row in rows]
-
     def lookup(self, query: Network) -> NetworkRecord | None:
         """Return the most specific registered network containing ``query``.
 
-        One statement probes the unique key index once per prefix length
-        present in the registry: never a scan of the table.
+        One statement, at most one index probe per prefix length present in
+        the registry: never a scan of the table.
         """
-        keys = networks.candidate_keys(query, self.prefix_lengths(query.version))
-        if not keys:
-            return None
-        row = self.conn.execute(_lookup_sql(len(keys)), keys).fetchone()
+        hi, lo = networks.words(query)
+        row = self.conn.execute(
+            LOOKUP,
+            {
+                "hi": hi,
+                "lo": lo,
+                "version": query.version,
+                "prefixlen": query.prefixlen,
+            },
+        ).fetchone()
         return NetworkRecord(*row) if row is not None else None
 
     def list_networks(
@@ -486,19 +508,22 @@ class Store:
         """Return up to ``limit`` networks with an id above ``after``, by id."""
         params: dict[str, object] = {"after": after, "limit": limit, "name": name}
         if within is not None:
-            _, version, prefixlen, first, last, _ = _network_columns(within)
+            version, prefixlen, _, _, first, last, _ = networks.columns(within)
             params.update(version=version, prefixlen=prefixlen, first=first, last=last)
         sql = LIST_NETWORKS[name is not None, within is not None]
         rows = self.conn.execute(sql, params)
         return [NetworkRecord(*row) for row in rows]
 
     def import_networks(
-        self, rows: Iterable[tuple[int, Network, str]], *, replace: bool = False
+        self,
+        rows: Iterable[tuple[int, networks.Columns, str]],
+        *,
+        replace: bool = False,
     ) -> int:
         """Register every row in one transaction, or none of them.
 
         Args:
-            rows: ``(line, network, name)`` triples, consumed as they come.
+            rows: ``(line, columns, name)`` triples, consumed as they come.
             replace: drop the whole registry first, in the same transaction.
 
         Returns:
@@ -514,55 +539,37 @@ class Store:
             (before,) = conn.execute(
                 "SELECT coalesce(max(id), 0) FROM networks"
             ).fetchone()
-            for line, network, name in rows:
+            for line, stored, name in rows:
                 try:
-                    conn.execute(INSERT_NETWORK, (*_network_columns(network), name))
+                    conn.execute(INSERT_NETWORK, (*stored, name))
                 except sqlite3.IntegrityError:
                     raise networks.ImportFailed(
-                        line, self._repeat_reason(conn, network, before)
+                        line, self._repeat_reason(conn, stored, before)
                     ) from None
                 count += 1
         return count
 
     @staticmethod
-    def _repeat_reason(conn: sqlite3.Connection, network: Network, before: int) -> str:
+    def _repeat_reason(
+        conn: sqlite3.Connection, stored: networks.Columns, before: int
+    ) -> str:
         (existing,) = conn.execute(
-            "SELECT id FROM networks WHERE key = ?", (networks.key(network),)
+            "SELECT id FROM networks WHERE version = ? AND prefixlen = ? AND hi = ?"
+            " AND lo = ?",
+            stored[:4],
         ).fetchone()
-        if existing <= before:
-            return f"{network} is already registered"
-        return f"{network} is repeated in the file"
+        where = "already registered" if existing <= before else "repeated in the file"
+        return f"{stored[-1]} is {where}"
 
     def _insert_network(
         self, conn: sqlite3.Connection, network: Network, name: str
     ) -> int:
         try:
-            cursor = conn.execute(INSERT_NETWORK, (*_network_columns(network), name))
+            cursor = conn.execute(INSERT_NETWORK, (*networks.columns(network), name))
         except sqlite3.IntegrityError:
             raise Conflict(f"Network {network} is already registered") from None
         assert cursor.lastrowid is not None  # noqa: S101 - set by INSERT
         return cursor.lastrowid
-
-
-@functools.cache
-def _lookup_sql(count: int) -> str:
-    """Return the lookup statement for ``count`` candidate keys."""
-    # NOTE: only placeholders are joined in; the values stay parameters.
-    marks = ", ".join("?" * count)
-    return (
-        SELECT_NETWORK + " WHERE key IN (" + marks + ") ORDER BY prefixlen DESC LIMIT 1"
-    )
-
-
-def _network_columns(network: Network) -> tuple[bytes, int, int, bytes, bytes, str]:
-    return (
-        networks.key(network),
-        network.version,
-        network.prefixlen,
-        network.network_address.packed,
-        network.broadcast_address.packed,
-        str(network),
-    )
 
 
 def _user(row: sqlite3.Row) -> User:

@@ -15,6 +15,7 @@ from .store import Store, User
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ("public_id", "exp", "iat", "jti")
 MAX_TOKEN_BYTES = 8 * 1024
+MAX_TIME = 253402300799  # 9999-12-31 23:59:59 UTC
 # Header parameters that let a token choose or carry its own key.
 KEY_PICKING_HEADERS = ("kid", "jku", "jwk", "x5u", "x5c")
 
@@ -120,6 +121,8 @@ def _check_types(claims: dict[str, Any]) -> None:
     for name in ("exp", "iat"):
         if type(claims[name]) is not int:
             raise TokenRefused(f"claim {name} is not a whole number of seconds")
+        if not 0 <= claims[name] <= MAX_TIME:
+            raise TokenRefused(f"claim {name} is out of range")
 
 
 def _reason(exc: jwt.InvalidTokenError, token: str) -> str:
