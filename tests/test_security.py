@@ -28,12 +28,12 @@ ADMINS = {
 
 
 def rule_cases() -> list[tuple[str, str, str]]:
+    urls = URL_MAP.bind("localhost")
+    values = {"network_id": 1, "public_id": "someone-else"}
     cases = []
     for rule in URL_MAP.iter_rules():
+        path = urls.build(rule.endpoint, {k: values[k] for k in rule.arguments})
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-            path = rule.rule.replace("<int:network_id>", "1").replace(
-                "<public_id>", "someone-else"
-            )
             cases.append((str(rule.endpoint), method, path))
     return cases
 

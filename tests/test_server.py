@@ -175,5 +175,5 @@ def test_command_line_errors_are_one_line(env: dict[str, str]) -> None:
 def test_short_secret_key_refused_at_start(env: dict[str, str]) -> None:
     result = run_cli("serve", env={**env, "WSGI_APP_SECRET_KEY": "too-short"})
     assert result.returncode == 1
-    assert "WSGI_APP_SECRET_KEY must be at least 32 bytes" in result.stderr
+    assert "(WSGI_APP_SECRET_KEY) must be at least 32 bytes" in result.stderr
     assert "Traceback" not in result.stderr

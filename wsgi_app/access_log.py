@@ -52,7 +52,12 @@ class AccessLog:
             return start_response(status, headers, exc_info)
 
         body = self.app(environ, recording_start_response)  # type: ignore[arg-type]
-        logger.info("%s", _line(environ, seen))
+        # NOTE: a record made directly skips logging's stack walk for the
+        # caller's file and line, which an access line does not need.
+        record = logger.makeRecord(
+            logger.name, logging.INFO, "", 0, "%s", (_line(environ, seen),), None
+        )
+        logger.handle(record)
         return body
 
 

@@ -8,12 +8,14 @@ import json
 import logging
 import os
 import shutil
+import signal
+import sqlite3
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
-from typing import BinaryIO, TextIO, TypeVar
+from typing import BinaryIO, NoReturn, TextIO, TypeVar
 
 import jwt
 
@@ -57,6 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(exc.message)
     except OSError as exc:
         return _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+    except sqlite3.Error as exc:
+        return _fail(f"database {args.database}: {exc}")
     except KeyboardInterrupt:
         return 130
     return result
@@ -67,17 +71,24 @@ def _fail(message: str) -> int:
     return 1
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line, like every error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument(
         "--database",
         default=os.environ.get(ENVIRONMENT["database"], Settings.database),
         help="database file (default: $WSGI_APP_DATABASE or %(default)s)",
     )
-    parser = argparse.ArgumentParser(
-        prog="wsgi-app", description="A JWT-protected API of IP networks."
+    parser = _Parser(prog="wsgi-app", description="A JWT-protected API of IP networks.")
+    commands = parser.add_subparsers(
+        required=True, metavar="COMMAND", parser_class=_Parser
     )
-    commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     def command(
         name: str, run: Callable[[argparse.Namespace], int], text: str
@@ -107,18 +118,22 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--host", default="127.0.0.1")
     sub.add_argument("--port", type=int, default=5000, help="0 picks a free port")
     sub.add_argument("--threads", type=int, default=4)
-    sub = command("demo", _demo, "serve a throwaway demo database on 127.0.0.1")
+    text = "serve a throwaway demo database on 127.0.0.1"
+    sub = commands.add_parser("demo", help=text, description=text)
+    sub.set_defaults(run=_demo)
     sub.add_argument("--port", type=int, default=5000, help="0 picks a free port")
     _token_commands(commands, common)
     return parser
 
 
 def _token_commands(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
-    common: argparse.ArgumentParser,
+    commands: argparse._SubParsersAction[_Parser],
+    common: _Parser,
 ) -> None:
     token = commands.add_parser("token", help="decode, verify or issue tokens")
-    actions = token.add_subparsers(required=True, metavar="ACTION")
+    actions = token.add_subparsers(
+        required=True, metavar="ACTION", parser_class=_Parser
+    )
     for name, run, text in (
         ("decode", _token_decode, "print header and claims, without verifying"),
         ("verify", _token_verify, "apply the server's acceptance rules"),
@@ -136,6 +151,13 @@ def _token_commands(
 
 def _app(args: argparse.Namespace) -> App:
     return create_app(database=args.database)
+
+
+def _existing_app(args: argparse.Namespace) -> App:
+    """Open the database, refusing to create one where none is expected."""
+    if args.database != ":memory:" and not os.path.exists(args.database):
+        raise CommandError(f"no database at {args.database} (see --database)")
+    return _app(args)
 
 
 # -- commands ------------------------------------------------------------
@@ -160,8 +182,12 @@ def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
-        password = getpass.getpass("Password: ")
-        if getpass.getpass("Password again: ") != password:
+        try:
+            password = getpass.getpass("Password: ")
+            again = getpass.getpass("Password again: ")
+        except EOFError:
+            raise CommandError("no password given (try --password-stdin)") from None
+        if again != password:
             raise CommandError("the two passwords differ")
     return check_password(password)
 
@@ -234,6 +260,7 @@ def _listen(
 
     _configure_logging()
     server = waitress.create_server(app, host=host, port=port, threads=threads)
+    signal.signal(signal.SIGTERM, _stop)
     base = f"http://{host}:{server.effective_port}"
     banner(base)
     print(f"wsgi-app: serving {base}/ (database {app.settings.database})")
@@ -242,6 +269,11 @@ def _listen(
         server.run()
     finally:
         server.close()
+
+
+def _stop(signum: int, frame: object) -> None:
+    """Stop serving on SIGTERM as on Ctrl+C, so clean-up runs."""
+    raise KeyboardInterrupt
 
 
 def _configure_logging() -> None:
@@ -325,7 +357,7 @@ def _describe_time(seconds: int, now: float) -> str:
 def _token_verify(args: argparse.Namespace) -> int:
     token = _token_argument(args)
     try:
-        verified = _app(args).tokens.verify(token)
+        verified = _existing_app(args).tokens.verify(token)
     except TokenRefused as exc:
         print(f"invalid: {exc.reason}")
         return 1
@@ -335,7 +367,7 @@ def _token_verify(args: argparse.Namespace) -> int:
 
 
 def _token_issue(args: argparse.Namespace) -> int:
-    app = _app(args)
+    app = _existing_app(args)
     user = app.store.user_by_name(args.name)
     if user is None:
         raise CommandError(f"no user named {args.name!r}")

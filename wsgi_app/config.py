@@ -110,8 +110,8 @@ def signing_key(settings: Settings) -> bytes:
         key = settings.secret_key.encode("utf-8")
         if len(key) < MIN_KEY_BYTES:
             raise ConfigError(
-                f"WSGI_APP_SECRET_KEY must be at least {MIN_KEY_BYTES} bytes,"
-                f" got {len(key)}"
+                "secret key (WSGI_APP_SECRET_KEY) must be at least"
+                f" {MIN_KEY_BYTES} bytes, got {len(key)}"
             )
         return key
     if settings.database == ":memory:":

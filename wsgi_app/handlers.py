@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -55,9 +55,21 @@ URL_MAP = Map(
         Rule("/net/", endpoint="networks", methods=["GET"]),
         Rule("/net/", endpoint="add_network", methods=["POST"]),
         Rule("/net/import", endpoint="import_networks", methods=["POST"]),
-        Rule("/net/<int:network_id>", endpoint="network", methods=["GET"]),
-        Rule("/net/<int:network_id>", endpoint="update_network", methods=["PUT"]),
-        Rule("/net/<int:network_id>", endpoint="delete_network", methods=["DELETE"]),
+        Rule(
+            "/net/<int(max=9223372036854775807):network_id>",
+            endpoint="network",
+            methods=["GET"],
+        ),
+        Rule(
+            "/net/<int(max=9223372036854775807):network_id>",
+            endpoint="update_network",
+            methods=["PUT"],
+        ),
+        Rule(
+            "/net/<int(max=9223372036854775807):network_id>",
+            endpoint="delete_network",
+            methods=["DELETE"],
+        ),
         Rule("/user", endpoint="users", methods=["GET"]),
         Rule("/user", endpoint="add_user", methods=["POST"]),
         Rule("/user/<public_id>", endpoint="user", methods=["GET"]),
@@ -75,6 +87,54 @@ class ApiRequest(Request):
     urls: MapAdapter
 
 
+ROUTE_KEY = "wsgi_app.route"
+Route = tuple[str, Mapping[str, Any]]
+
+
+class Router:
+    """Match requests against the URL map, once per request.
+
+    One adapter is bound per mount point (``SCRIPT_NAME``) and reused; the
+    match, or the 404/405 it raised, is kept in the environ so that the
+    middleware and the application share it.
+    """
+
+    def __init__(self) -> None:
+        self._adapters: dict[str, MapAdapter] = {}
+
+    def adapter(self, environ: WSGIEnvironment) -> MapAdapter:
+        """Return the URL adapter for the request's mount point."""
+        script_name = environ.get("SCRIPT_NAME", "")
+        adapter = self._adapters.get(script_name)
+        if adapter is None:
+            if len(self._adapters) >= 64:
+                self._adapters.clear()
+            adapter = URL_MAP.bind("localhost", script_name=_wsgi_text(script_name))
+            self._adapters[script_name] = adapter
+        return adapter
+
+    def match(self, environ: WSGIEnvironment) -> Route:
+        """Return ``(endpoint, values)``, or raise the routing HTTP error."""
+        route: Route | HTTPException | None = environ.get(ROUTE_KEY)
+        if route is None:
+            try:
+                route = self.adapter(environ).match(
+                    _wsgi_text(environ.get("PATH_INFO", "")) or "/",
+                    environ.get("REQUEST_METHOD", "GET"),
+                )
+            except HTTPException as exc:
+                route = exc
+            environ[ROUTE_KEY] = route
+        if isinstance(route, HTTPException):
+            raise route
+        return route
+
+
+def _wsgi_text(value: str) -> str:
+    """Decode a WSGI environ string (latin-1 carried bytes) as UTF-8."""
+    return value.encode("latin-1").decode("utf-8", "replace")
+
+
 class Api:
     """The WSGI application: route, run the handler, render errors as JSON.
 
@@ -88,6 +148,7 @@ class Api:
         self.store = store
         self.tokens = tokens
         self.settings = settings
+        self.router = Router()
 
     def __call__(
         self, environ: WSGIEnvironment, start_response: StartResponse
@@ -95,10 +156,10 @@ class Api:
         """Answer one request."""
         request = ApiRequest(environ)
         request.max_content_length = self.settings.max_body
-        request.urls = URL_MAP.bind_to_environ(environ)
+        request.urls = self.router.adapter(environ)
         try:
             _check_target_length(environ)
-            endpoint, values = request.urls.match()
+            endpoint, values = self.router.match(environ)
             response = ENDPOINTS[endpoint](self, request, **values)
         except (ApiError, HTTPException) as exc:
             response = render_error(exc)
@@ -114,7 +175,7 @@ class Api:
         405 whoever asks.
         """
         try:
-            endpoint, _ = URL_MAP.bind_to_environ(environ).match()
+            endpoint, _ = self.router.match(environ)
         except HTTPException:
             return False
         return endpoint not in PUBLIC_ENDPOINTS

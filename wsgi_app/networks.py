@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 import csv
 import ipaddress
 import socket
@@ -120,8 +119,8 @@ def _fast_ipv4(text: str) -> Columns | None:
     except OSError:
         return None
     value = int.from_bytes(packed, "big")
-    host = (1 << (32 - prefixlen)) - 1 if prefixlen <= 32 else -1
-    if value & host:
+    host = (1 << (32 - prefixlen)) - 1 if prefixlen <= 32 else 0
+    if prefixlen > 32 or value & host:
         return None
     last = (value | host).to_bytes(4, "big")
     cidr = f"{socket.inet_ntoa(packed)}/{prefixlen}"
@@ -156,18 +155,26 @@ def read_table(chunks: Iterable[bytes]) -> Iterator[tuple[int, Columns, str]]:
                 yield line, row_columns(row[cidr_at]), parse_name(row[name_at])
             except BadRequest as exc:
                 raise ImportFailed(line, exc.message) from None
-    except (csv.Error, UnicodeDecodeError) as exc:
+    except csv.Error as exc:
         raise ImportFailed(reader.line_num + 1, f"not CSV text: {exc}") from None
 
 
 def _lines(chunks: Iterable[bytes]) -> Iterator[str]:
-    decoder = codecs.getincrementaldecoder("utf-8-sig")()
-    pending = ""
+    """Split bytes into lines and decode each, so errors know their line."""
+    pending = b""
+    number = 0
     for chunk in chunks:
-        pending += decoder.decode(chunk)
-        *lines, pending = pending.split("\n")
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
         for line in lines:
-            yield line + "\n"
-    pending += decoder.decode(b"", final=True)
+            number += 1
+            yield _decode(line + b"\n", number)
     if pending:
-        yield pending
+        yield _decode(pending, number + 1)
+
+
+def _decode(line: bytes, number: int) -> str:
+    try:
+        return line.decode("utf-8-sig" if number == 1 else "utf-8")
+    except UnicodeDecodeError:
+        raise ImportFailed(number, "not UTF-8 text") from None

@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS users (
     password_changed_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS networks (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     version INTEGER NOT NULL,
     prefixlen INTEGER NOT NULL,
     hi INTEGER NOT NULL,
@@ -80,24 +80,28 @@ CREATE INDEX IF NOT EXISTS login_failures_pair ON login_failures (name, address,
 
 SELECT_USER = "SELECT id, public_id, name, admin, password_changed_at FROM users"
 SELECT_NETWORK = "SELECT id, cidr, name FROM networks"
+USER_AND_REVOCATION = (
+    "SELECT id, public_id, name, admin, password_changed_at,"
+    " EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = ?) AS revoked"
+    " FROM users WHERE public_id = ?"
+)
 INSERT_NETWORK = (
     "INSERT INTO networks (version, prefixlen, hi, lo, first, last, cidr, name)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 # The most specific network containing the query, in one statement: walk the
 # prefix lengths present, longest first, and probe the unique index for the
-# query's address masked to each length. The masks are computed by SQLite on
-# the two 64-bit words (a shift of 64 or more gives 0, so /0 masks to 0).
+# query's address masked to each length. SQLite computes the masks on the two
+# 64-bit words: -1 << n keeps the top 64 - n bits, a shift of 64 or more gives
+# 0 and a negative shift keeps every bit.
 LOOKUP = """
 SELECT n.id, n.cidr, n.name
 FROM prefix_lengths AS p
 JOIN networks AS n
   ON n.version = p.version
  AND n.prefixlen = p.prefixlen
- AND n.hi = ? & CASE WHEN p.prefixlen >= 64 THEN -1
-                 ELSE ~((1 << (64 - p.prefixlen)) - 1) END
- AND n.lo = ? & CASE WHEN p.prefixlen <= 64 THEN 0
-                 ELSE ~((1 << (128 - p.prefixlen)) - 1) END
+ AND n.hi = ? & (-1 << (64 - p.prefixlen))
+ AND n.lo = ? & (-1 << (128 - p.prefixlen))
 WHERE p.version = ? AND p.prefixlen <= ?
 ORDER BY p.prefixlen DESC
 LIMIT 1
@@ -292,6 +296,16 @@ class Store:
             SELECT_USER + " WHERE public_id = ?", (public_id,)
         ).fetchone()
         return _user(row) if row is not None else None
+
+    def token_owner(self, public_id: str, jti: str) -> tuple[User | None, bool]:
+        """Return the user with this public_id and whether ``jti`` is logged out.
+
+        One query answers both on the path every authenticated request takes.
+        """
+        row = self.conn.execute(USER_AND_REVOCATION, (jti, public_id)).fetchone()
+        if row is None:
+            return None, self.is_revoked(jti)
+        return _user(row), bool(row["revoked"])
 
     def user_by_name(self, name: str) -> User | None:
         """Return the user with this name, or None."""

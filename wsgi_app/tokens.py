@@ -16,6 +16,7 @@ ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ("public_id", "exp", "iat", "jti")
 MAX_TOKEN_BYTES = 8 * 1024
 MAX_TIME = 253402300799  # 9999-12-31 23:59:59 UTC
+VERIFIED_CACHE_SIZE = 10_000
 # Header parameters that let a token choose or carry its own key.
 KEY_PICKING_HEADERS = ("kid", "jku", "jwk", "x5u", "x5c")
 
@@ -51,6 +52,10 @@ class Tokens:
         self._key = key
         self.ttl = ttl
         self.leeway = leeway
+        # token -> claims of tokens whose signature and claims passed: the
+        # same string always verifies the same way, so only time and the
+        # database need checking again.
+        self._verified: dict[str, dict[str, Any]] = {}
 
     def issue(self, user: User, *, ttl: int | None = None) -> str:
         """Return a signed token for ``user``."""
@@ -75,9 +80,9 @@ class Tokens:
             TokenRefused: with the precise reason the token is refused.
         """
         claims = self.check_signature_and_claims(token)
-        if self.store.is_revoked(claims["jti"]):
+        user, revoked = self.store.token_owner(claims["public_id"], claims["jti"])
+        if revoked:
             raise TokenRefused("logged out")
-        user = self.store.user_by_public_id(claims["public_id"])
         if user is None:
             raise TokenRefused("user deleted (no user has this public_id)")
         if claims["iat"] < user.password_changed_at:
@@ -93,6 +98,19 @@ class Tokens:
         Raises:
             TokenRefused: with the precise reason the token is refused.
         """
+        claims = self._verified.get(token)
+        if claims is not None:
+            # Signature and types were checked when first seen; time was not.
+            if claims["exp"] <= time.time() - self.leeway:
+                raise TokenRefused(f"expired at {_utc(claims['exp'])}")
+            return claims
+        claims = self._decode(token)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.clear()
+        self._verified[token] = claims
+        return claims
+
+    def _decode(self, token: str) -> dict[str, Any]:
         if len(token) > MAX_TOKEN_BYTES:
             raise TokenRefused(f"longer than {MAX_TOKEN_BYTES} bytes")
         try:
