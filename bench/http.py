@@ -91,7 +91,9 @@ def seed(database: Path, networks: int) -> tuple[str, str]:
     return token, "alice-password-123"
 
 
-def wrk(url: str, seconds: int, connections: int, headers: dict[str, str]) -> dict[str, float]:
+def wrk(
+    url: str, seconds: int, connections: int, headers: dict[str, str]
+) -> dict[str, float]:
     args = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
     for name, value in headers.items():
         args[1:1] = ["-H", f"{name}: {value}"]
@@ -137,14 +139,37 @@ def main() -> None:
         pin = ["taskset", "-c", args.cpus] if args.cpus else []
         servers = [
             subprocess.Popen(
-                [*pin, sys.executable, "-m", "wsgi_app", "serve", "--port", str(ours),
-                 "--threads", str(args.threads), "--database", str(database)],
-                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                [
+                    *pin,
+                    sys.executable,
+                    "-m",
+                    "wsgi_app",
+                    "serve",
+                    "--port",
+                    str(ours),
+                    "--threads",
+                    str(args.threads),
+                    "--database",
+                    str(database),
+                ],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             ),
             subprocess.Popen(
-                [*pin, sys.executable, "-m", "waitress", f"--port={empty}",
-                 f"--threads={args.threads}", "bench.http:empty_app"],
-                env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                [
+                    *pin,
+                    sys.executable,
+                    "-m",
+                    "waitress",
+                    f"--port={empty}",
+                    f"--threads={args.threads}",
+                    "bench.http:empty_app",
+                ],
+                env=env,
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             ),
         ]
         try:
@@ -159,8 +184,14 @@ def main() -> None:
                     f"http://127.0.0.1:{ours}/net/?specific_net=3.3.3.0/8",
                     {"x-access-token": token},
                 ),
-                "401 (no token)": (f"http://127.0.0.1:{ours}/net/?specific_net=3.3.3.3", {}),
-                "login": (f"http://127.0.0.1:{ours}/login", {"Authorization": f"Basic {basic}"}),
+                "401 (no token)": (
+                    f"http://127.0.0.1:{ours}/net/?specific_net=3.3.3.3",
+                    {},
+                ),
+                "login": (
+                    f"http://127.0.0.1:{ours}/login",
+                    {"Authorization": f"Basic {basic}"},
+                ),
             }
             results: dict[str, list[dict[str, float]]] = {name: [] for name in cases}
             for _ in range(rounds):
@@ -172,7 +203,10 @@ def main() -> None:
                 server.wait()
     ceiling = statistics.median(r["rps"] for r in results["empty app"])
     ceiling_p99 = statistics.median(r["p99"] for r in results["empty app"])
-    print(f"{'case':16} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6} {'p99/empty':>9}")
+    print(
+        f"{'case':16} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}"
+        f" {'ratio':>6} {'p99/empty':>9}"
+    )
     for name, runs in results.items():
         rps = statistics.median(r["rps"] for r in runs)
         p50 = statistics.median(r["p50"] for r in runs)
