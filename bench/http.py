@@ -121,7 +121,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--networks", type=int, default=100_000)
     parser.add_argument(
-        "--cpus", default="", help="pin both servers to these CPUs, e.g. 0"
+        "--cpus",
+        default="first",
+        help="CPUs for both servers: first (serve's default), all, or a list",
     )
     args = parser.parse_args()
     rounds, seconds = (2, 3) if args.quick else (3, 10)
@@ -129,14 +131,15 @@ def main() -> None:
         f"{platform.node()}: {platform.machine()}, {os.cpu_count()} CPUs,"
         f" python {platform.python_version()}; waitress threads {args.threads},"
         f" {args.connections} connections, {rounds} rounds x {seconds} s,"
-        f" cpus {args.cpus or 'any'}"
+        f" cpus {args.cpus}"
     )
     with tempfile.TemporaryDirectory() as folder:
         database = Path(folder) / "bench.sqlite3"
         token, password = seed(database, args.networks)
         ours, empty = free_port(), free_port()
         env = {**os.environ, "WSGI_APP_SECRET_KEY": KEY, "PYTHONPATH": str(ROOT)}
-        pin = ["taskset", "-c", args.cpus] if args.cpus else []
+        cpus = str(min(os.sched_getaffinity(0))) if args.cpus == "first" else args.cpus
+        pin = [] if cpus == "all" else ["taskset", "-c", cpus]
         servers = [
             subprocess.Popen(
                 [
@@ -151,6 +154,8 @@ def main() -> None:
                     str(args.threads),
                     "--database",
                     str(database),
+                    "--cpus",
+                    cpus,
                 ],
                 env=env,
                 stdout=subprocess.DEVNULL,

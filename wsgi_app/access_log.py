@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from .middleware import current_user
@@ -25,16 +25,24 @@ class AccessLog:
 
     Only the request line, status and size are written: never headers, so
     neither tokens nor passwords reach the log.
+
+    Args:
+        app: the application whose requests are logged.
+        write: called with each line; when None, lines go to the
+            ``wsgi_app.access`` logger at INFO level.
     """
 
-    def __init__(self, app: WSGIApplication) -> None:
+    def __init__(
+        self, app: WSGIApplication, write: Callable[[str], object] | None = None
+    ) -> None:
         self.app = app
+        self.write = write
 
     def __call__(
         self, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
         """Call the app and log the outcome."""
-        if not logger.isEnabledFor(logging.INFO):
+        if self.write is None and not logger.isEnabledFor(logging.INFO):
             return self.app(environ, start_response)
         seen: dict[str, str] = {}
 
@@ -52,6 +60,9 @@ class AccessLog:
             return start_response(status, headers, exc_info)
 
         body = self.app(environ, recording_start_response)  # type: ignore[arg-type]
+        if self.write is not None:
+            self.write(_line(environ, seen) + "\n")
+            return body
         # NOTE: a record made directly skips logging's stack walk for the
         # caller's file and line, which an access line does not need.
         record = logger.makeRecord(

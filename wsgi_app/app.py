@@ -30,13 +30,14 @@ class App:
             leeway=settings.leeway,
         )
         self.api = Api(self.store, self.tokens, settings)
-        self.wsgi: WSGIApplication = AccessLog(
+        self.access_log = AccessLog(
             JWTMiddleware(
                 self.api,
                 verify=self.tokens.verify,
                 requires_auth=self.api.requires_auth,
             )
         )
+        self.wsgi: WSGIApplication = self.access_log
 
     def __call__(
         self, environ: WSGIEnvironment, start_response: StartResponse

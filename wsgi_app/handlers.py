@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, MapAdapter, Rule
-from werkzeug.wrappers import Request, Response
+from werkzeug.wrappers import Request
 
 from . import networks
 from .config import Settings
@@ -19,11 +19,13 @@ from .errors import (
     ApiError,
     BadRequest,
     Forbidden,
+    JsonResponse,
     NotFound,
     TooManyRequests,
     Unauthorized,
     UriTooLong,
     json_response,
+    no_content,
     render_error,
 )
 from .middleware import current_claims, current_user
@@ -260,7 +262,7 @@ def _password(body: dict[str, Any], name: str, required: bool) -> str | None:
 # -- public routes -------------------------------------------------------
 
 
-def login(api: Api, request: ApiRequest) -> Response:
+def login(api: Api, request: ApiRequest) -> JsonResponse:
     """Exchange HTTP Basic credentials for a token."""
     auth = request.authorization
     if auth is None or auth.type != "basic" or not auth.username or not auth.password:
@@ -282,37 +284,38 @@ def login(api: Api, request: ApiRequest) -> Response:
     return json_response({"token": api.tokens.issue(user)}, headers=NO_STORE)
 
 
-def health(api: Api, request: ApiRequest) -> Response:
+def health(api: Api, request: ApiRequest) -> JsonResponse:
     """Say whether the database answers."""
     if not api.store.health():
         return json_response({"message": "Database unavailable"}, 503)
     return json_response({"status": "ok"})
 
 
-def logout(api: Api, request: ApiRequest) -> Response:
+def logout(api: Api, request: ApiRequest) -> JsonResponse:
     """Refuse the token used for this request from now on."""
     _user(request)
     claims = current_claims(request.environ)
     api.store.revoke_token(str(claims["jti"]), int(str(claims["exp"])))
-    return Response(status=204)
+    return no_content()
 
 
 # -- networks ------------------------------------------------------------
 
 
-def list_or_lookup_networks(api: Api, request: ApiRequest) -> Response:
+def list_or_lookup_networks(api: Api, request: ApiRequest) -> JsonResponse:
     """Answer a lookup with ``specific_net``, or list the registry by pages."""
     _user(request)
     if "specific_net" in request.args:
-        query = networks.parse_query(request.args["specific_net"])
-        found = api.store.lookup(query)
+        text = request.args["specific_net"]
+        found = api.store.lookup_key(networks.query_key(text))
         if found is None:
+            query = networks.parse_query(text)
             raise NotFound(f"No registered network contains {query}")
         return json_response({"message": found.name, "network": found.cidr})
     return _network_page(api, request)
 
 
-def _network_page(api: Api, request: ApiRequest) -> Response:
+def _network_page(api: Api, request: ApiRequest) -> JsonResponse:
     args = request.args
     limit_text = args.get("limit", str(DEFAULT_PAGE))
     if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_PAGE:
@@ -336,7 +339,7 @@ def _network_page(api: Api, request: ApiRequest) -> Response:
     )
 
 
-def add_network(api: Api, request: ApiRequest) -> Response:
+def add_network(api: Api, request: ApiRequest) -> JsonResponse:
     """Register a network under a site name."""
     _admin(request)
     body = _json_object(request)
@@ -348,7 +351,7 @@ def add_network(api: Api, request: ApiRequest) -> Response:
     return json_response(record.to_dict(), 201, {"Location": location})
 
 
-def import_networks(api: Api, request: ApiRequest) -> Response:
+def import_networks(api: Api, request: ApiRequest) -> JsonResponse:
     """Register every network of a CSV body, or none of them."""
     _admin(request)
     request.max_content_length = api.settings.max_import_body
@@ -365,13 +368,13 @@ def _chunks(request: Request) -> Iterator[bytes]:
         yield chunk
 
 
-def get_network(api: Api, request: ApiRequest, network_id: int) -> Response:
+def get_network(api: Api, request: ApiRequest, network_id: int) -> JsonResponse:
     """Return one network."""
     _admin(request)
     return json_response(api.store.get_network(network_id).to_dict())
 
 
-def update_network(api: Api, request: ApiRequest, network_id: int) -> Response:
+def update_network(api: Api, request: ApiRequest, network_id: int) -> JsonResponse:
     """Change a network's CIDR and/or name."""
     _admin(request)
     body = _json_object(request)
@@ -386,23 +389,23 @@ def update_network(api: Api, request: ApiRequest, network_id: int) -> Response:
     return json_response(record.to_dict())
 
 
-def delete_network(api: Api, request: ApiRequest, network_id: int) -> Response:
+def delete_network(api: Api, request: ApiRequest, network_id: int) -> JsonResponse:
     """Remove a network."""
     _admin(request)
     api.store.delete_network(network_id)
-    return Response(status=204)
+    return no_content()
 
 
 # -- users ---------------------------------------------------------------
 
 
-def list_users(api: Api, request: ApiRequest) -> Response:
+def list_users(api: Api, request: ApiRequest) -> JsonResponse:
     """List every user (admins only)."""
     _admin(request)
     return json_response({"users": [u.to_dict() for u in api.store.list_users()]})
 
 
-def add_user(api: Api, request: ApiRequest) -> Response:
+def add_user(api: Api, request: ApiRequest) -> JsonResponse:
     """Create a user (admins only)."""
     _admin(request)
     body = _json_object(request)
@@ -426,12 +429,12 @@ def _target(api: Api, request: ApiRequest, public_id: str) -> User:
     return target
 
 
-def get_user(api: Api, request: ApiRequest, public_id: str) -> Response:
+def get_user(api: Api, request: ApiRequest, public_id: str) -> JsonResponse:
     """Return one user (admins, or the user itself)."""
     return json_response({"user": _target(api, request, public_id).to_dict()})
 
 
-def update_user(api: Api, request: ApiRequest, public_id: str) -> Response:
+def update_user(api: Api, request: ApiRequest, public_id: str) -> JsonResponse:
     """Change a password or the admin flag."""
     target = _target(api, request, public_id)
     body = _json_object(request)
@@ -451,14 +454,14 @@ def update_user(api: Api, request: ApiRequest, public_id: str) -> Response:
     return json_response({"user": user.to_dict()})
 
 
-def delete_user(api: Api, request: ApiRequest, public_id: str) -> Response:
+def delete_user(api: Api, request: ApiRequest, public_id: str) -> JsonResponse:
     """Remove a user (admins only)."""
     _admin(request)
     api.store.delete_user(public_id)
-    return Response(status=204)
+    return no_content()
 
 
-Handler = Callable[..., Response]
+Handler = Callable[..., JsonResponse]
 
 ENDPOINTS: dict[str, Handler] = {
     "login": login,

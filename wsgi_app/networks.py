@@ -110,21 +110,50 @@ def row_columns(text: str) -> Columns:
 
 
 def _fast_ipv4(text: str) -> Columns | None:
+    parts = _ipv4_parts(text)
+    if parts is None:
+        return None
+    value, prefixlen = parts
+    host = (1 << (32 - prefixlen)) - 1
+    if value & host:
+        return None
+    packed = value.to_bytes(4, "big")
+    last = (value | host).to_bytes(4, "big")
+    cidr = f"{socket.inet_ntoa(packed)}/{prefixlen}"
+    return (4, prefixlen, _signed(value << 32), 0, packed, last, cidr)
+
+
+def _ipv4_parts(text: str) -> tuple[int, int] | None:
+    """Return (address, prefix length) of plain IPv4 text, or None."""
     address, slash, length = text.strip().partition("/")
     if slash and not (length.isascii() and length.isdigit() and len(length) <= 2):
         return None
     prefixlen = int(length) if slash else 32
+    if prefixlen > 32:
+        return None
     try:
         packed = socket.inet_pton(socket.AF_INET, address)
     except OSError:
         return None
-    value = int.from_bytes(packed, "big")
-    host = (1 << (32 - prefixlen)) - 1 if prefixlen <= 32 else 0
-    if prefixlen > 32 or value & host:
-        return None
-    last = (value | host).to_bytes(4, "big")
-    cidr = f"{socket.inet_ntoa(packed)}/{prefixlen}"
-    return (4, prefixlen, _signed(value << 32), 0, packed, last, cidr)
+    return int.from_bytes(packed, "big"), prefixlen
+
+
+QueryKey: TypeAlias = tuple[int, int, int, int]
+
+
+def query_key(text: str) -> QueryKey:
+    """Return (version, prefix length, hi, lo) of a lookup, host bits cleared.
+
+    Raises:
+        BadRequest: when the text is not an address or a network.
+    """
+    parts = _ipv4_parts(text) if len(text) <= MAX_CIDR_LENGTH else None
+    if parts is not None:
+        value, prefixlen = parts
+        value &= ~((1 << (32 - prefixlen)) - 1)
+        return (4, prefixlen, _signed(value << 32), 0)
+    network = parse_query(text)
+    return (network.version, network.prefixlen, *words(network))
 
 
 def read_table(chunks: Iterable[bytes]) -> Iterator[tuple[int, Columns, str]]:

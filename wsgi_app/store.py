@@ -502,8 +502,12 @@ class Store:
         the registry: never a scan of the table.
         """
         hi, lo = networks.words(query)
-        params = (hi, lo, query.version, query.prefixlen)
-        row = self.conn.execute(LOOKUP, params).fetchone()
+        return self.lookup_key((query.version, query.prefixlen, hi, lo))
+
+    def lookup_key(self, key: networks.QueryKey) -> NetworkRecord | None:
+        """Look up a query given as (version, prefix length, hi, lo)."""
+        version, prefixlen, hi, lo = key
+        row = self.conn.execute(LOOKUP, (hi, lo, version, prefixlen)).fetchone()
         return NetworkRecord(*row) if row is not None else None
 
     def list_networks(
