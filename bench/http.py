@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 KEY = "bench-secret-key-" + "x" * 32
+LOGIN_CLIENTS = 2  # the server's default login_slots
 BODY = b'{"message": "TOKYO", "network": "3.0.0.0/8"}'
 
 
@@ -91,13 +92,26 @@ def seed(database: Path, networks: int) -> tuple[str, str]:
     return token, "alice-password-123"
 
 
+def wrk_args(
+    url: str, seconds: int, connections: int, headers: dict[str, str]
+) -> list[str]:
+    threads = min(2, connections)
+    args = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    for name, value in headers.items():
+        args += ["-H", f"{name}: {value}"]
+    return [*args, url]
+
+
 def wrk(
     url: str, seconds: int, connections: int, headers: dict[str, str]
 ) -> dict[str, float]:
-    args = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
-    for name, value in headers.items():
-        args[1:1] = ["-H", f"{name}: {value}"]
-    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    args = wrk_args(url, seconds, connections, headers)
+    return parse(
+        subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    )
+
+
+def parse(out: str) -> dict[str, float]:
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     latency = dict(re.findall(r"\s+(50|99)%\s+([\d.]+\w+)", out))
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -107,6 +121,25 @@ def wrk(
         "p99": to_ms(latency["99"]),
         "non2xx": float(non_2xx.group(1)) if non_2xx else 0.0,
     }
+
+
+def during_logins(
+    lookup: tuple[str, dict[str, str]],
+    login: tuple[str, dict[str, str]],
+    seconds: int,
+    connections: int,
+) -> dict[str, float]:
+    """Time lookups while clients log in as fast as the hashing slots allow."""
+    logins = subprocess.Popen(
+        wrk_args(login[0], seconds + 1, LOGIN_CLIENTS, login[1]),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(0.5)
+        return wrk(lookup[0], seconds, connections, lookup[1])
+    finally:
+        logins.wait()
 
 
 def to_ms(text: str) -> float:
@@ -199,9 +232,19 @@ def main() -> None:
                 ),
             }
             results: dict[str, list[dict[str, float]]] = {name: [] for name in cases}
+            results["lookup + 2 logins"] = []
             for _ in range(rounds):
                 for name, (url, headers) in cases.items():
-                    results[name].append(wrk(url, seconds, args.connections, headers))
+                    clients = LOGIN_CLIENTS if name == "login" else args.connections
+                    results[name].append(wrk(url, seconds, clients, headers))
+                results["lookup + 2 logins"].append(
+                    during_logins(
+                        cases["lookup (token)"],
+                        cases["login"],
+                        seconds,
+                        args.connections,
+                    )
+                )
         finally:
             for server in servers:
                 server.terminate()

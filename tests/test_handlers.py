@@ -424,3 +424,24 @@ def test_admin_password_fixture_logs_in(client: Client, admin: User) -> None:
     assert (
         client.get("/login", headers=basic("admin", ADMIN_PASSWORD)).status_code == 200
     )
+
+
+def test_login_beyond_hashing_slots_is_503_and_not_a_failure(
+    client: Client, app: App, alice: User
+) -> None:
+    taken = 0
+    while app.api.login_slots.acquire(blocking=False):
+        taken += 1
+    try:
+        response = client.get("/login", headers=basic("alice", ALICE_PASSWORD))
+    finally:
+        for _ in range(taken):
+            app.api.login_slots.release()
+    assert taken == 2
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    assert "message" in body(response)
+    assert count(app, "login_failures") == 0
+    assert (
+        client.get("/login", headers=basic("alice", ALICE_PASSWORD)).status_code == 200
+    )

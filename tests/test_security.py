@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 from werkzeug.test import Client
 
@@ -118,3 +121,220 @@ def test_overlong_request_target_is_414(
     response = client.get(path, headers=auth(alice_token))
     assert response.status_code == 414
     assert "message" in body(response)
+
+
+# -- findings of the adversarial pass, one test per kind -----------------
+
+
+def test_wrong_current_password_counts_toward_the_throttle(
+    client: Client, app: App, alice: User, alice_token: str
+) -> None:
+    for _ in range(5):
+        response = client.put(
+            f"/user/{alice.public_id}",
+            json={"password": "attacker-pass-1", "current_password": "guess-guess-1"},
+            headers=auth(alice_token),
+        )
+        assert response.status_code == 403
+    response = client.put(
+        f"/user/{alice.public_id}",
+        json={"password": "attacker-pass-1", "current_password": ALICE_PASSWORD},
+        headers=auth(alice_token),
+    )
+    assert response.status_code == 429
+    assert "Retry-After" in response.headers
+    assert app.store.authenticate("alice", ALICE_PASSWORD) is not None
+
+
+def test_overlong_login_name_is_refused_without_being_stored(
+    client: Client, app: App
+) -> None:
+    response = client.get("/login", headers=basic("u" * 5000, "whatever-password"))
+    assert response.status_code == 401
+    assert body(response) == {"message": "Could not verify"}
+    assert count(app, "login_failures") == 0
+
+
+def test_concurrent_wrong_logins_never_exceed_the_limit(app: App, alice: User) -> None:
+    import threading
+
+    statuses: list[int] = []
+
+    def attempt() -> None:
+        response = Client(app).get("/login", headers=basic("alice", "wrong-password-1"))
+        statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=attempt) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert count(app, "login_failures") <= 5
+    assert statuses.count(401) <= 5
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        pytest.param("limit=%C2%B2", id="superscript-limit"),
+        pytest.param("cursor=bsKy", id="superscript-cursor"),
+        pytest.param("cursor=bjk5OTk5OTk5OTk5OTk5OTk5OTk", id="cursor-beyond-64-bits"),
+        pytest.param("limit=%D9%A3", id="arabic-digit-limit"),
+    ],
+)
+def test_odd_list_parameters_are_400(
+    client: Client, alice_token: str, query: str
+) -> None:
+    response = client.get(f"/net/?{query}", headers=auth(alice_token))
+    assert response.status_code == 400
+    assert "message" in body(response)
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "data"),
+    [
+        pytest.param(
+            "/user",
+            "POST",
+            '{"name": "\\ud800", "password": "xxxxxxxxxxxxx"}',
+            id="user-name",
+        ),
+        pytest.param(
+            "/user",
+            "POST",
+            '{"name": "bob", "password": "\\ud800xxxxxxxxxxxx"}',
+            id="password",
+        ),
+        pytest.param(
+            "/net/", "POST", '{"cidr": "9.0.0.0/8", "name": "\\ud800"}', id="net-name"
+        ),
+    ],
+)
+def test_lone_surrogates_in_bodies_are_400(
+    client: Client, app: App, admin_token: str, path: str, method: str, data: str
+) -> None:
+    before = (count(app, "users"), count(app, "networks"))
+    response = client.open(path, method=method, data=data, headers=auth(admin_token))
+    assert response.status_code == 400
+    assert (count(app, "users"), count(app, "networks")) == before
+
+
+@pytest.mark.parametrize("claim", ["public_id", "jti"])
+def test_lone_surrogate_claims_are_invalid_tokens(
+    client: Client, alice: User, claim: str
+) -> None:
+    import base64
+    import hashlib
+    import hmac
+    import json
+    import time
+
+    from conftest import SECRET
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+    now = int(time.time())
+    claims = {"public_id": alice.public_id, "exp": now + 60, "iat": now, "jti": "j"}
+    payload = json.dumps(claims).replace(f'"{claims[claim]}"', '"\\ud800"', 1)
+    signing_input = b64(b'{"alg":"HS256","typ":"JWT"}') + "." + b64(payload.encode())
+    signature = hmac.new(SECRET.encode(), signing_input.encode(), hashlib.sha256)
+    token = signing_input + "." + b64(signature.digest())
+    response = client.get("/net/", headers=auth(token))
+    assert response.status_code == 401
+    assert body(response) == {"message": "Token is invalid!"}
+
+
+def test_padded_signature_is_refused(client: Client, alice_token: str) -> None:
+    response = client.get("/net/", headers=auth(alice_token + "="))
+    assert response.status_code == 401
+
+
+def test_crit_header_is_refused(
+    client: Client, alice: User, make_token: Callable[..., str]
+) -> None:
+    token = make_token(alice, headers={"crit": ["b64"], "b64": True})
+    response = client.get("/net/", headers=auth(token))
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "csv",
+    [
+        pytest.param(b"cidr,name\n8.9.7.0\x00/24,X\n", id="nul-in-cidr"),
+        pytest.param(b"cidr,name\n" + b"1" * (2 * 1024 * 1024), id="endless-line"),
+        pytest.param(b"cidr,name\nfe80::%eth0/64,X\n", id="scope-id"),
+    ],
+)
+def test_bad_import_rows_are_400_naming_line_two(
+    client: Client, app: App, admin_token: str, csv: bytes
+) -> None:
+    response = client.post("/net/import", data=csv, headers=auth(admin_token))
+    assert response.status_code == 400
+    assert body(response)["message"].startswith("line 2:")
+    assert count(app, "networks") == 0
+
+
+@pytest.mark.parametrize("name", ["bad\x00name", "right\u202eleft", "tab\there"])
+def test_control_characters_in_names_are_400(
+    client: Client, app: App, admin_token: str, name: str
+) -> None:
+    users = client.post(
+        "/user", json={"name": name, "password": "x" * 12}, headers=auth(admin_token)
+    )
+    nets = client.post(
+        "/net/", json={"cidr": "9.0.0.0/8", "name": name}, headers=auth(admin_token)
+    )
+    assert (users.status_code, nets.status_code) == (400, 400)
+    assert (count(app, "users"), count(app, "networks")) == (1, 0)
+
+
+@pytest.mark.parametrize("path", ["/login", "/health", "/logout", "/nowhere"])
+def test_body_over_limit_is_413_on_every_route(
+    client: Client, alice_token: str, path: str
+) -> None:
+    response = client.post(
+        path, data=b"x" * (2 * 1024 * 1024), headers=auth(alice_token)
+    )
+    assert response.status_code == 413
+    assert "message" in body(response)
+
+
+def test_token_in_query_string_is_not_logged(
+    app: App, alice_token: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    app.access_log.write = sys.stderr.write
+    Client(app).get(f"/net/?specific_net=3.3.3.3&access_token={alice_token}")
+    line = capsys.readouterr().err
+    assert "access_token=" in line
+    assert alice_token not in line
+
+
+def test_database_file_is_private(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from wsgi_app import create_app
+
+    database = tmp_path / "private.sqlite3"
+    create_app(database=str(database)).store.close()
+    assert stat.S_IMODE(os.stat(database).st_mode) == 0o600
+
+
+def test_locked_database_is_503_not_500(
+    client: Client, app: App, alice: User, database: str
+) -> None:
+    import sqlite3
+
+    app.store.conn.execute("PRAGMA busy_timeout = 50")
+    other = sqlite3.connect(database)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        response = client.get("/login", headers=basic("alice", "wrong-password-1"))
+    finally:
+        other.rollback()
+        other.close()
+    assert response.status_code == 503
+    assert "Retry-After" in response.headers

@@ -72,11 +72,27 @@ class AccessLog:
         return body
 
 
+_SECRET_WORDS = ("token", "jwt", "pass", "secret", "key", "auth")
+
+
+def _redact(query: str) -> str:
+    """Hide the values of query parameters whose names suggest a secret."""
+    lowered = query.lower()
+    if not any(word in lowered for word in _SECRET_WORDS):
+        return query
+    parts = []
+    for part in query.split("&"):
+        name, equals, _ = part.partition("=")
+        secret = any(word in name.lower() for word in _SECRET_WORDS)
+        parts.append(f"{name}=REDACTED" if secret and equals else part)
+    return "&".join(parts)
+
+
 def _line(environ: WSGIEnvironment, seen: dict[str, str]) -> str:
     user = current_user(environ)
     path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
     query = environ.get("QUERY_STRING", "")
-    target = f"{path}?{query}" if query else path
+    target = f"{path}?{_redact(query)}" if query else path
     request_line = (
         f"{environ.get('REQUEST_METHOD', '-')} {target}"
         f" {environ.get('SERVER_PROTOCOL', '-')}"

@@ -29,6 +29,7 @@ from .tokens import TokenRefused
 logger = logging.getLogger(__name__)
 Row = TypeVar("Row")
 
+MAX_TTL = 366 * 24 * 3600
 DEMO_USERS = (
     ("admin", "demo-admin-password", True),
     ("alice", "demo-alice-password", False),
@@ -61,6 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
     except sqlite3.Error as exc:
         return _fail(f"database {args.database}: {exc}")
+    except UnicodeError:
+        return _fail("arguments and input must be UTF-8 text")
     except KeyboardInterrupt:
         return 130
     return result
@@ -301,7 +304,13 @@ def _listen(
 
     _configure_logging()
     app.access_log.write = sys.stderr.write
-    server = waitress.create_server(app, host=host, port=port, threads=threads)
+    server = waitress.create_server(
+        app,
+        host=host,
+        port=port,
+        threads=threads,
+        max_request_body_size=app.settings.max_import_body,
+    )
     signal.signal(signal.SIGTERM, _stop)
     base = f"http://{host}:{server.effective_port}"
     banner(base)
@@ -414,7 +423,7 @@ def _token_issue(args: argparse.Namespace) -> int:
     user = app.store.user_by_name(args.name)
     if user is None:
         raise CommandError(f"no user named {args.name!r}")
-    if args.ttl is not None and args.ttl < 1:
-        raise CommandError("--ttl must be at least 1 second")
+    if args.ttl is not None and not 1 <= args.ttl <= MAX_TTL:
+        raise CommandError(f"--ttl must be from 1 to {MAX_TTL} seconds")
     print(app.tokens.issue(user, ttl=args.ttl))
     return 0

@@ -27,6 +27,7 @@ class Settings:
     leeway: int = 0
     login_max_failures: int = 5
     login_window: int = 900
+    login_slots: int = 2
     max_body: int = 1024 * 1024
     max_import_body: int = 1024 * 1024 * 1024
     password_method: str | None = None
@@ -40,6 +41,7 @@ ENVIRONMENT = {
     "leeway": "WSGI_APP_LEEWAY",
     "login_max_failures": "WSGI_APP_LOGIN_MAX_FAILURES",
     "login_window": "WSGI_APP_LOGIN_WINDOW",
+    "login_slots": "WSGI_APP_LOGIN_SLOTS",
     "max_body": "WSGI_APP_MAX_BODY",
     "max_import_body": "WSGI_APP_MAX_IMPORT_BODY",
 }
@@ -49,6 +51,7 @@ _INT_LIMITS = {
     "leeway": (0, MAX_LEEWAY),
     "login_max_failures": (1, 1_000_000),
     "login_window": (1, 366 * 24 * 3600),
+    "login_slots": (1, 1024),
     "max_body": (1024, 2**40),
     "max_import_body": (1024, 2**40),
 }

@@ -83,6 +83,13 @@ class TooManyRequests(ApiError):
     message = "Too many failed logins"
 
 
+class ServiceUnavailable(ApiError):
+    """The service is too busy for this request right now."""
+
+    status = 503
+    message = "Service unavailable"
+
+
 class JsonResponse:
     """A response with a JSON body (or none), answered straight to WSGI.
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
 
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.routing import Map, MapAdapter, Rule
 from werkzeug.wrappers import Request
 
@@ -21,6 +24,7 @@ from .errors import (
     Forbidden,
     JsonResponse,
     NotFound,
+    ServiceUnavailable,
     TooManyRequests,
     Unauthorized,
     UriTooLong,
@@ -151,6 +155,9 @@ class Api:
         self.tokens = tokens
         self.settings = settings
         self.router = Router()
+        # Password hashing holds a thread for a tenth of a second: cap how
+        # many logins hash at once, so lookups always find a free thread.
+        self.login_slots = threading.BoundedSemaphore(settings.login_slots)
 
     def __call__(
         self, environ: WSGIEnvironment, start_response: StartResponse
@@ -162,9 +169,24 @@ class Api:
         try:
             _check_target_length(environ)
             endpoint, values = self.router.match(environ)
+            if endpoint == "import_networks":
+                request.max_content_length = self.settings.max_import_body
+            if _oversized(request):
+                raise RequestEntityTooLarge()
             response = ENDPOINTS[endpoint](self, request, **values)
         except (ApiError, HTTPException) as exc:
-            response = render_error(exc)
+            response = render_error(
+                RequestEntityTooLarge() if _oversized(request) else exc
+            )
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            logger.warning("database busy on %s %s", request.method, request.path)
+            response = render_error(
+                ServiceUnavailable(
+                    "Database busy; retry shortly", headers={"Retry-After": "1"}
+                )
+            )
         except Exception:
             logger.exception("unexpected error on %s %s", request.method, request.path)
             response = render_error(ApiError())
@@ -181,6 +203,12 @@ class Api:
         except HTTPException:
             return False
         return endpoint not in PUBLIC_ENDPOINTS
+
+
+def _oversized(request: Request) -> bool:
+    """Return True when the declared body is over the limit, before reading it."""
+    limit = request.max_content_length
+    return limit is not None and (request.content_length or 0) > limit
 
 
 def _check_target_length(environ: WSGIEnvironment) -> None:
@@ -229,9 +257,22 @@ def _field(body: dict[str, Any], name: str, kind: type, required: bool) -> Any:
             raise BadRequest(f"{name} is required")
         return None
     value = body[name]
-    if type(value) is not kind:
+    if type(value) is not kind or (isinstance(value, str) and not _text(value)):
         raise BadRequest(f"{name} must be a {'boolean' if kind is bool else 'string'}")
     return value
+
+
+def _text(value: str) -> bool:
+    """Return True when a string can be stored: it encodes as UTF-8."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
 
 
 def check_password(password: str, label: str = "password") -> str:
@@ -247,9 +288,15 @@ def check_password(password: str, label: str = "password") -> str:
 def check_user_name(name: str) -> str:
     """Return the trimmed user name when it is allowed, else raise BadRequest."""
     name = name.strip()
-    if not name or len(name) > MAX_USER_NAME_LENGTH or ":" in name:
+    if (
+        not name
+        or len(name) > MAX_USER_NAME_LENGTH
+        or ":" in name
+        or not networks.printable(name)
+    ):
         raise BadRequest(
-            f"name must be 1 to {MAX_USER_NAME_LENGTH} characters, without ':'"
+            f"name must be 1 to {MAX_USER_NAME_LENGTH} printable characters,"
+            " without ':'"
         )
     return name
 
@@ -265,23 +312,58 @@ def _password(body: dict[str, Any], name: str, required: bool) -> str | None:
 def login(api: Api, request: ApiRequest) -> JsonResponse:
     """Exchange HTTP Basic credentials for a token."""
     auth = request.authorization
-    if auth is None or auth.type != "basic" or not auth.username or not auth.password:
+    if (
+        auth is None
+        or auth.type != "basic"
+        or not auth.username
+        or not auth.password
+        or len(auth.username) > MAX_USER_NAME_LENGTH
+        or len(auth.password) > MAX_PASSWORD_LENGTH
+    ):
         raise Unauthorized(headers=BASIC_CHALLENGE)
-    name, address = auth.username, request.remote_addr or ""
-    now = time.time()
-    window = api.settings.login_window
-    failures = api.store.login_failures(name, address, now - window)
-    if len(failures) >= api.settings.login_max_failures:
-        retry_at = failures[len(failures) - api.settings.login_max_failures] + window
-        retry_after = max(1, int(retry_at - now + 0.999))
-        raise TooManyRequests(headers={"Retry-After": str(retry_after)})
-    user = api.store.authenticate(name, auth.password)
+    name, password = auth.username, auth.password
+    user = _throttled(
+        api, name, request, lambda: api.store.authenticate(name, password)
+    )
     if user is None:
-        api.store.record_login_failure(name, address, now, now - window)
         raise Unauthorized(headers=BASIC_CHALLENGE)
-    if failures:
-        api.store.clear_login_failures(name, address)
     return json_response({"token": api.tokens.issue(user)}, headers=NO_STORE)
+
+
+Result = TypeVar("Result")
+
+
+def _throttled(
+    api: Api, name: str, request: Request, check: Callable[[], Result | None]
+) -> Result | None:
+    """Run a password check under the failed-attempt limit and hashing slots.
+
+    Raises:
+        TooManyRequests: when this name and client address failed too often.
+        ServiceUnavailable: when every hashing slot is busy.
+    """
+    if not api.login_slots.acquire(blocking=False):
+        raise ServiceUnavailable(
+            "Too many logins in progress; retry shortly", headers={"Retry-After": "1"}
+        )
+    try:
+        address, now = request.remote_addr or "", time.time()
+        retry_at = api.store.claim_login_attempt(
+            name,
+            address,
+            now,
+            api.settings.login_window,
+            api.settings.login_max_failures,
+        )
+        if retry_at is not None:
+            retry_after = max(1, math.ceil(retry_at - now))
+            raise TooManyRequests(headers={"Retry-After": str(retry_after)})
+        result = check()
+    finally:
+        api.login_slots.release()
+    if result is not None:
+        api.store.clear_login_failures(name, address)
+    return result
 
 
 def health(api: Api, request: ApiRequest) -> JsonResponse:
@@ -318,7 +400,7 @@ def list_or_lookup_networks(api: Api, request: ApiRequest) -> JsonResponse:
 def _network_page(api: Api, request: ApiRequest) -> JsonResponse:
     args = request.args
     limit_text = args.get("limit", str(DEFAULT_PAGE))
-    if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_PAGE:
+    if not _digits(limit_text) or not 1 <= int(limit_text) <= MAX_PAGE:
         raise BadRequest(f"limit must be a whole number from 1 to {MAX_PAGE}")
     limit = int(limit_text)
     after = decode_cursor(args["cursor"]) if "cursor" in args else 0
@@ -354,7 +436,6 @@ def add_network(api: Api, request: ApiRequest) -> JsonResponse:
 def import_networks(api: Api, request: ApiRequest) -> JsonResponse:
     """Register every network of a CSV body, or none of them."""
     _admin(request)
-    request.max_content_length = api.settings.max_import_body
     replace = request.args.get("replace", "").lower() in ("1", "true", "yes")
     count = api.store.import_networks(
         networks.read_table(_chunks(request)), replace=replace
@@ -446,9 +527,15 @@ def update_user(api: Api, request: ApiRequest, public_id: str) -> JsonResponse:
         if admin is not None:
             raise Forbidden()
         current = body.get("current_password")
-        if not isinstance(current, str) or not api.store.check_password(
-            target, current
-        ):
+        if not isinstance(current, str) or not _text(current):
+            raise Forbidden("Current password is missing or wrong")
+        confirmed = _throttled(
+            api,
+            target.name,
+            request,
+            lambda: True if api.store.check_password(target, current) else None,
+        )
+        if not confirmed:
             raise Forbidden("Current password is missing or wrong")
     user = api.store.update_user(public_id, password=password, admin=admin)
     return json_response({"user": user.to_dict()})

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from .errors import Unauthorized, render_error
+from .errors import ApiError, Unauthorized, render_error
 from .store import User
 from .tokens import TokenRefused, Verified
 
@@ -81,6 +81,9 @@ class JWTMiddleware:
                 "Token is invalid!", headers={"WWW-Authenticate": challenge}
             )
             return render_error(error)(environ, start_response)
+        except Exception:
+            logger.exception("unexpected error while verifying a token")
+            return render_error(ApiError())(environ, start_response)
         environ[USER_KEY] = verified.user
         environ[CLAIMS_KEY] = verified.claims
         return self.app(environ, start_response)

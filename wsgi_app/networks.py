@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import ipaddress
 import socket
+import unicodedata
 from collections.abc import Iterable, Iterator
 from typing import TypeAlias
 
@@ -14,6 +15,7 @@ Network: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 MAX_NAME_LENGTH = 200
 MAX_CIDR_LENGTH = 100
+MAX_LINE_BYTES = 64 * 1024
 
 
 class ImportFailed(BadRequest):
@@ -32,7 +34,7 @@ def parse_query(text: str) -> Network:
         BadRequest: when the text is not an address or a network.
     """
     try:
-        if len(text) > MAX_CIDR_LENGTH:
+        if len(text) > MAX_CIDR_LENGTH or "%" in text:
             raise ValueError(text)
         return ipaddress.ip_network(text.strip(), strict=False)
     except ValueError:
@@ -55,10 +57,17 @@ def parse_cidr(text: str) -> Network:
     return network
 
 
+def printable(text: str) -> bool:
+    """Return True when text has no control, format or surrogate characters."""
+    return not any(
+        unicodedata.category(char) in ("Cc", "Cf", "Cs", "Zl", "Zp") for char in text
+    )
+
+
 def parse_name(value: object) -> str:
-    """Check a site name: a non-empty string of bounded length."""
-    if not isinstance(value, str) or not value.strip():
-        raise BadRequest("name must be a non-empty string")
+    """Check a site name: a non-empty printable string of bounded length."""
+    if not isinstance(value, str) or not value.strip() or not printable(value):
+        raise BadRequest("name must be a non-empty string of printable characters")
     name = value.strip()
     if len(name) > MAX_NAME_LENGTH:
         raise BadRequest(f"name must be at most {MAX_NAME_LENGTH} characters")
@@ -133,7 +142,7 @@ def _ipv4_parts(text: str) -> tuple[int, int] | None:
         return None
     try:
         packed = socket.inet_pton(socket.AF_INET, address)
-    except OSError:
+    except (OSError, ValueError):
         return None
     return int.from_bytes(packed, "big"), prefixlen
 
@@ -198,6 +207,8 @@ def _lines(chunks: Iterable[bytes]) -> Iterator[str]:
         for line in lines:
             number += 1
             yield _decode(line + b"\n", number)
+        if len(pending) > MAX_LINE_BYTES:
+            raise ImportFailed(number + 1, f"line longer than {MAX_LINE_BYTES} bytes")
     if pending:
         yield _decode(pending, number + 1)
 

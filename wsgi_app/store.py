@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import base64
+import os
 import secrets
 import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -173,6 +174,8 @@ class Store:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
+        if not self._memory and not os.path.exists(path):
+            _create_private(path)
         # NOTE: an in-memory database lives while one connection is open.
         self._keeper = self._connect() if self._memory else None
 
@@ -401,25 +404,36 @@ class Store:
 
     # -- failed logins ---------------------------------------------------
 
-    def login_failures(self, name: str, address: str, since: float) -> list[float]:
-        """Return the times of failed logins for this pair since ``since``."""
-        rows = self.conn.execute(
-            "SELECT at FROM login_failures WHERE name = ? AND address = ? AND at >= ?"
-            " ORDER BY at",
-            (name, address, since),
-        )
-        return [row[0] for row in rows]
+    def claim_login_attempt(
+        self, name: str, address: str, now: float, window: float, limit: int
+    ) -> float | None:
+        """Count a password attempt for this pair, unless it is over the limit.
 
-    def record_login_failure(
-        self, name: str, address: str, at: float, forget_before: float
-    ) -> None:
-        """Count a failed login, and forget failures older than the window."""
+        The attempt is counted before the password is checked, in the same
+        transaction as the count, so concurrent attempts cannot slip past
+        the limit; a success clears the count again.
+
+        Returns:
+            None when the attempt may go ahead, else when it may be retried.
+        """
         with self.transaction() as conn:
+            conn.execute("DELETE FROM login_failures WHERE at < ?", (now - window,))
+            times = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT at FROM login_failures WHERE name = ? AND address = ?"
+                    " ORDER BY at",
+                    (name, address),
+                )
+            ]
+            if len(times) >= limit:
+                retry_at: float = times[len(times) - limit] + window
+                return retry_at
             conn.execute(
                 "INSERT INTO login_failures (name, address, at) VALUES (?, ?, ?)",
-                (name, address, at),
+                (name, address, now),
             )
-            conn.execute("DELETE FROM login_failures WHERE at < ?", (forget_before,))
+        return None
 
     def clear_login_failures(self, name: str, address: str) -> None:
         """Forget the failed logins of this pair, after a success."""
@@ -585,6 +599,15 @@ class Store:
         return cursor.lastrowid
 
 
+def _create_private(path: str) -> None:
+    """Create an empty database file readable by its owner only.
+
+    SQLite gives its -wal and -shm files the same mode.
+    """
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def _user(row: sqlite3.Row) -> User:
     return User(
         id=row["id"],
@@ -606,6 +629,8 @@ def decode_cursor(cursor: str) -> int | None:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (ValueError, UnicodeDecodeError):
         return None
-    if not text.startswith("n") or not text[1:].isdigit() or len(text) > 20:
+    digits = text[1:]
+    if not text.startswith("n") or not (digits.isascii() and digits.isdigit()):
         return None
-    return int(text[1:])
+    value = int(digits)
+    return value if value < 2**63 else None

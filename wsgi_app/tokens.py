@@ -113,6 +113,8 @@ class Tokens:
     def _decode(self, token: str) -> dict[str, Any]:
         if len(token) > MAX_TOKEN_BYTES:
             raise TokenRefused(f"longer than {MAX_TOKEN_BYTES} bytes")
+        if "=" in token:
+            raise TokenRefused("malformed: base64url padding is not allowed")
         try:
             decoded = jwt.decode_complete(
                 token,
@@ -128,19 +130,30 @@ class Tokens:
         picked = [name for name in KEY_PICKING_HEADERS if name in header]
         if picked:
             raise TokenRefused(f"header tries to pick the key: {', '.join(picked)}")
+        if "crit" in header:
+            raise TokenRefused("header has crit: no extension is supported")
         _check_types(claims)
         return claims
 
 
 def _check_types(claims: dict[str, Any]) -> None:
     for name in ("public_id", "jti"):
-        if not isinstance(claims[name], str) or not claims[name]:
+        value = claims[name]
+        if not isinstance(value, str) or not value or not _encodable(value):
             raise TokenRefused(f"claim {name} is not a non-empty string")
     for name in ("exp", "iat"):
         if type(claims[name]) is not int:
             raise TokenRefused(f"claim {name} is not a whole number of seconds")
         if not 0 <= claims[name] <= MAX_TIME:
             raise TokenRefused(f"claim {name} is out of range")
+
+
+def _encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _reason(exc: jwt.InvalidTokenError, token: str) -> str:
