@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -88,6 +89,11 @@ def _redact(query: str) -> str:
     return "&".join(parts)
 
 
+@functools.lru_cache(maxsize=4)
+def _stamp(second: int) -> str:
+    return time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(second))
+
+
 def _line(environ: WSGIEnvironment, seen: dict[str, str]) -> str:
     user = current_user(environ)
     path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
@@ -98,7 +104,7 @@ def _line(environ: WSGIEnvironment, seen: dict[str, str]) -> str:
         f" {environ.get('SERVER_PROTOCOL', '-')}"
     )
     request_line = request_line.translate(_ESCAPES)
-    stamp = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime())
+    stamp = _stamp(int(time.time()))
     return (
         f"{environ.get('REMOTE_ADDR', '-')} - {user.public_id if user else '-'}"
         f' [{stamp}] "{request_line}" {seen.get("status", "-")}'

@@ -94,6 +94,7 @@ class ApiRequest(Request):
 
 
 ROUTE_KEY = "wsgi_app.route"
+ROUTE_CACHE_SIZE = 4096
 Route = tuple[str, Mapping[str, Any]]
 
 
@@ -107,6 +108,10 @@ class Router:
 
     def __init__(self) -> None:
         self._adapters: dict[str, MapAdapter] = {}
+        # (mount point, path, method) -> route: most requests repeat a few
+        # paths, and matching costs more than a dictionary probe. Errors are
+        # not kept: their tracebacks would hold on to old requests.
+        self._routes: dict[tuple[str, str, str], Route] = {}
 
     def adapter(self, environ: WSGIEnvironment) -> MapAdapter:
         """Return the URL adapter for the request's mount point."""
@@ -123,17 +128,30 @@ class Router:
         """Return ``(endpoint, values)``, or raise the routing HTTP error."""
         route: Route | HTTPException | None = environ.get(ROUTE_KEY)
         if route is None:
-            try:
-                route = self.adapter(environ).match(
-                    _wsgi_text(environ.get("PATH_INFO", "")) or "/",
-                    environ.get("REQUEST_METHOD", "GET"),
-                )
-            except HTTPException as exc:
-                route = exc
+            key = (
+                environ.get("SCRIPT_NAME", ""),
+                environ.get("PATH_INFO", ""),
+                environ.get("REQUEST_METHOD", "GET"),
+            )
+            route = self._routes.get(key)
+            if route is None:
+                route = self._match(environ, key[1], key[2])
+                if not isinstance(route, HTTPException):
+                    if len(self._routes) >= ROUTE_CACHE_SIZE:
+                        self._routes.clear()
+                    self._routes[key] = route
             environ[ROUTE_KEY] = route
         if isinstance(route, HTTPException):
             raise route
         return route
+
+    def _match(
+        self, environ: WSGIEnvironment, path: str, method: str
+    ) -> Route | HTTPException:
+        try:
+            return self.adapter(environ).match(_wsgi_text(path) or "/", method)
+        except HTTPException as exc:
+            return exc
 
 
 def _wsgi_text(value: str) -> str:
@@ -207,6 +225,8 @@ class Api:
 
 def _oversized(request: Request) -> bool:
     """Return True when the declared body is over the limit, before reading it."""
+    if not request.environ.get("CONTENT_LENGTH"):
+        return False
     limit = request.max_content_length
     return limit is not None and (request.content_length or 0) > limit
 

@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -124,8 +124,7 @@ LIST_NETWORKS = {
 }
 
 
-@dataclass(frozen=True)
-class User:
+class User(NamedTuple):
     """A registered user, without the password hash."""
 
     id: int
@@ -139,8 +138,7 @@ class User:
         return {"public_id": self.public_id, "name": self.name, "admin": self.admin}
 
 
-@dataclass(frozen=True)
-class NetworkRecord:
+class NetworkRecord(NamedTuple):
     """A registered network and its site name."""
 
     id: int
@@ -308,7 +306,7 @@ class Store:
         row = self.conn.execute(USER_AND_REVOCATION, (jti, public_id)).fetchone()
         if row is None:
             return None, self.is_revoked(jti)
-        return _user(row), bool(row["revoked"])
+        return _user(row), bool(row[5])
 
     def user_by_name(self, name: str) -> User | None:
         """Return the user with this name, or None."""
@@ -609,13 +607,8 @@ def _create_private(path: str) -> None:
 
 
 def _user(row: sqlite3.Row) -> User:
-    return User(
-        id=row["id"],
-        public_id=row["public_id"],
-        name=row["name"],
-        admin=bool(row["admin"]),
-        password_changed_at=row["password_changed_at"],
-    )
+    # NOTE: every user query selects the User columns first, in this order.
+    return User(row[0], row[1], row[2], bool(row[3]), row[4])
 
 
 def encode_cursor(last_id: int) -> str:
