@@ -177,3 +177,25 @@ def test_short_secret_key_refused_at_start(env: dict[str, str]) -> None:
     assert result.returncode == 1
     assert "(WSGI_APP_SECRET_KEY) must be at least 32 bytes" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_served_caches_see_changes_from_another_process(
+    server: Server, env: dict[str, str]
+) -> None:
+    import sqlite3
+
+    _, _, data = server.request("/login", basic("admin", "admin-password-123"))
+    assert isinstance(data, dict)
+    headers = {"x-access-token": data["token"]}
+    for _ in range(3):
+        status, _, data = server.request("/net/?specific_net=3.3.3.3", headers)
+        assert data == {"message": "TOKYO", "network": "3.0.0.0/8"}
+    outside = sqlite3.connect(env["WSGI_APP_DATABASE"], isolation_level=None)
+    outside.execute("UPDATE networks SET name = 'OSAKA'")
+    for _ in range(4):  # every waitress thread must see it
+        _, _, data = server.request("/net/?specific_net=3.3.3.3", headers)
+        assert data == {"message": "OSAKA", "network": "3.0.0.0/8"}
+    outside.execute("DELETE FROM users")
+    outside.close()
+    status, _, data = server.request("/net/?specific_net=3.3.3.3", headers)
+    assert (status, data) == (401, {"message": "Token is invalid!"})

@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -150,6 +150,25 @@ class NetworkRecord(NamedTuple):
         return {"id": self.id, "cidr": self.cidr, "name": self.name}
 
 
+_MISSING = object()
+CACHE_SIZE = 10_000
+
+
+class _Cache:
+    """Answers read from one connection while the database stays unchanged."""
+
+    def __init__(self, stamp: tuple[int, int]) -> None:
+        self.stamp = stamp
+        self.owners: dict[tuple[str, str], tuple[User | None, bool]] = {}
+        self.lookups: dict[networks.QueryKey, object] = {}
+
+
+def _remember(cache: dict[Any, Any], key: object, value: object) -> None:
+    if len(cache) >= CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
+
+
 class Store:
     """The database: one SQLite connection per thread, WAL, a busy timeout.
 
@@ -217,6 +236,20 @@ class Store:
         if conn is None:
             conn = self._local.conn = self._connect()
         return conn
+
+    def _cache(self) -> _Cache:
+        """Return this thread's cache, emptied if the database has changed.
+
+        ``PRAGMA data_version`` moves when another connection (thread or
+        process) commits; ``total_changes`` when this one writes.
+        """
+        conn = self.conn
+        (version,) = conn.execute("PRAGMA data_version").fetchone()
+        stamp = (version, conn.total_changes)
+        cache: _Cache | None = getattr(self._local, "cache", None)
+        if cache is None or cache.stamp != stamp:
+            cache = self._local.cache = _Cache(stamp)
+        return cache
 
     def close(self) -> None:
         """Close every connection this store opened."""
@@ -301,12 +334,19 @@ class Store:
     def token_owner(self, public_id: str, jti: str) -> tuple[User | None, bool]:
         """Return the user with this public_id and whether ``jti`` is logged out.
 
-        One query answers both on the path every authenticated request takes.
+        Answered from this thread's cache while the database is unchanged,
+        else by one query.
         """
-        row = self.conn.execute(USER_AND_REVOCATION, (jti, public_id)).fetchone()
-        if row is None:
-            return None, self.is_revoked(jti)
-        return _user(row), bool(row[5])
+        owners = self._cache().owners
+        owner = owners.get((public_id, jti))
+        if owner is None:
+            row = self.conn.execute(USER_AND_REVOCATION, (jti, public_id)).fetchone()
+            if row is None:
+                owner = (None, self.is_revoked(jti))
+            else:
+                owner = (_user(row), bool(row[5]))
+            _remember(owners, (public_id, jti), owner)
+        return owner
 
     def user_by_name(self, name: str) -> User | None:
         """Return the user with this name, or None."""
@@ -517,10 +557,18 @@ class Store:
         return self.lookup_key((query.version, query.prefixlen, hi, lo))
 
     def lookup_key(self, key: networks.QueryKey) -> NetworkRecord | None:
-        """Look up a query given as (version, prefix length, hi, lo)."""
-        version, prefixlen, hi, lo = key
-        row = self.conn.execute(LOOKUP, (hi, lo, version, prefixlen)).fetchone()
-        return NetworkRecord(*row) if row is not None else None
+        """Look up a query given as (version, prefix length, hi, lo).
+
+        Answered from this thread's cache while the database is unchanged.
+        """
+        lookups = self._cache().lookups
+        found = lookups.get(key, _MISSING)
+        if found is _MISSING:
+            version, prefixlen, hi, lo = key
+            row = self.conn.execute(LOOKUP, (hi, lo, version, prefixlen)).fetchone()
+            found = NetworkRecord(*row) if row is not None else None
+            _remember(lookups, key, found)
+        return found  # type: ignore[return-value]
 
     def list_networks(
         self,
