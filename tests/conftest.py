@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import base64
+import json
+import os
+import re
+import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -132,3 +140,70 @@ def count(app: App, table: str) -> int:
 def body(response: TestResponse) -> Any:
     assert response.content_type == "application/json", response.data
     return response.get_json()
+
+
+TIMEOUT = 20
+
+
+def run_cli(
+    *args: str, stdin: str = "", env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "wsgi_app", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+
+class Server:
+    """A ``wsgi-app`` process listening on a free loopback port."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "wsgi_app", *args, "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        assert self.process.stdout is not None
+        self.banner: list[str] = []
+        for line in self.process.stdout:
+            self.banner.append(line)
+            found = re.search(r"serving (http://127\.0\.0\.1:\d+)/", line)
+            if found:
+                self.base = found.group(1)
+                break
+        else:
+            raise AssertionError("server did not start: " + "".join(self.banner))
+
+    def request(
+        self, path: str, headers: dict[str, str] | None = None, method: str = "GET"
+    ) -> tuple[int, Message, object]:
+        request = urllib.request.Request(
+            self.base + path, headers=headers or {}, method=method
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+                status, head, data = response.status, response.headers, response.read()
+        except urllib.error.HTTPError as error:
+            status, head, data = error.code, error.headers, error.read()
+        return status, head, json.loads(data) if data else None
+
+    def stop(self) -> str:
+        self.process.terminate()
+        _, stderr = self.process.communicate(timeout=TIMEOUT)
+        return stderr
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "WSGI_APP_DATABASE": str(tmp_path / "served.sqlite3"),
+        "WSGI_APP_SECRET_KEY": SECRET,
+    }

@@ -2,94 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import re
-import subprocess
-import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from email.message import Message
-from pathlib import Path
 
 import pytest
 
-from conftest import SECRET
-
-TIMEOUT = 20
-
-
-def run_cli(
-    *args: str, stdin: str = "", env: dict[str, str]
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "wsgi_app", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=TIMEOUT,
-        check=False,
-    )
-
-
-class Server:
-    """A ``wsgi-app`` process listening on a free loopback port."""
-
-    def __init__(self, args: list[str], env: dict[str, str]) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "wsgi_app", *args, "--port", "0"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        assert self.process.stdout is not None
-        self.banner: list[str] = []
-        for line in self.process.stdout:
-            self.banner.append(line)
-            found = re.search(r"serving (http://127\.0\.0\.1:\d+)/", line)
-            if found:
-                self.base = found.group(1)
-                break
-        else:
-            raise AssertionError("server did not start: " + "".join(self.banner))
-
-    def request(
-        self, path: str, headers: dict[str, str] | None = None, method: str = "GET"
-    ) -> tuple[int, Message, object]:
-        request = urllib.request.Request(
-            self.base + path, headers=headers or {}, method=method
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
-                status, head, data = response.status, response.headers, response.read()
-        except urllib.error.HTTPError as error:
-            status, head, data = error.code, error.headers, error.read()
-        return status, head, json.loads(data) if data else None
-
-    def stop(self) -> str:
-        self.process.terminate()
-        _, stderr = self.process.communicate(timeout=TIMEOUT)
-        return stderr
-
-
-def basic(name: str, password: str) -> dict[str, str]:
-    return {
-        "Authorization": "Basic "
-        + base64.b64encode(f"{name}:{password}".encode()).decode()
-    }
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "WSGI_APP_DATABASE": str(tmp_path / "served.sqlite3"),
-        "WSGI_APP_SECRET_KEY": SECRET,
-    }
+from conftest import Server, basic, run_cli
 
 
 @pytest.fixture
@@ -199,3 +118,15 @@ def test_served_caches_see_changes_from_another_process(
     outside.close()
     status, _, data = server.request("/net/?specific_net=3.3.3.3", headers)
     assert (status, data) == (401, {"message": "Token is invalid!"})
+
+
+def test_served_json_access_log_and_quiet(env: dict[str, str]) -> None:
+    demo = Server(["demo", "--log-format", "json"], env)
+    demo.request("/health")
+    log = demo.stop()
+    entries = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    assert entries and entries[-1]["path"] == "/health"
+    assert entries[-1]["status"] == 200
+    quiet = Server(["demo", "--quiet"], env)
+    quiet.request("/health")
+    assert "/health" not in quiet.stop()

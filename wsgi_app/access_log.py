@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -31,13 +32,19 @@ class AccessLog:
         app: the application whose requests are logged.
         write: called with each line; when None, lines go to the
             ``wsgi_app.access`` logger at INFO level.
+        form: ``"common"`` (the common log format) or ``"json"`` (one JSON
+            object per line).
     """
 
     def __init__(
-        self, app: WSGIApplication, write: Callable[[str], object] | None = None
+        self,
+        app: WSGIApplication,
+        write: Callable[[str], object] | None = None,
+        form: str = "common",
     ) -> None:
         self.app = app
         self.write = write
+        self.form = form
 
     def __call__(
         self, environ: WSGIEnvironment, start_response: StartResponse
@@ -61,13 +68,16 @@ class AccessLog:
             return start_response(status, headers, exc_info)
 
         body = self.app(environ, recording_start_response)  # type: ignore[arg-type]
+        line = (
+            _json_line(environ, seen) if self.form == "json" else _line(environ, seen)
+        )
         if self.write is not None:
-            self.write(_line(environ, seen) + "\n")
+            self.write(line + "\n")
             return body
         # NOTE: a record made directly skips logging's stack walk for the
         # caller's file and line, which an access line does not need.
         record = logger.makeRecord(
-            logger.name, logging.INFO, "", 0, "%s", (_line(environ, seen),), None
+            logger.name, logging.INFO, "", 0, "%s", (line,), None
         )
         logger.handle(record)
         return body
@@ -92,6 +102,23 @@ def _redact(query: str) -> str:
 @functools.lru_cache(maxsize=4)
 def _stamp(second: int) -> str:
     return time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(second))
+
+
+def _json_line(environ: WSGIEnvironment, seen: dict[str, str]) -> str:
+    user = current_user(environ)
+    return json.dumps(
+        {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "remote_addr": environ.get("REMOTE_ADDR"),
+            "user": user.public_id if user else None,
+            "method": environ.get("REQUEST_METHOD"),
+            "path": environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
+            "query": _redact(environ.get("QUERY_STRING", "")),
+            "protocol": environ.get("SERVER_PROTOCOL"),
+            "status": int(seen.get("status", "0")),
+            "size": int(seen.get("size", "0")),
+        }
+    )
 
 
 def _line(environ: WSGIEnvironment, seen: dict[str, str]) -> str:

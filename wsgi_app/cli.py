@@ -121,14 +121,25 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--host", default="127.0.0.1")
     sub.add_argument("--port", type=int, default=5000, help="0 picks a free port")
     sub.add_argument("--threads", type=int, default=4)
-    _cpus_option(sub)
+    _server_options(sub)
     text = "serve a throwaway demo database on 127.0.0.1"
     sub = commands.add_parser("demo", help=text, description=text)
     sub.set_defaults(run=_demo)
     sub.add_argument("--port", type=int, default=5000, help="0 picks a free port")
-    _cpus_option(sub)
+    _server_options(sub)
     _token_commands(commands, common)
     return parser
+
+
+def _server_options(sub: argparse.ArgumentParser) -> None:
+    _cpus_option(sub)
+    sub.add_argument(
+        "--log-format",
+        choices=("common", "json"),
+        default="common",
+        help="access lines in the common log format (default) or as JSON",
+    )
+    sub.add_argument("--quiet", action="store_true", help="write no access lines")
 
 
 def _cpus_option(sub: argparse.ArgumentParser) -> None:
@@ -264,7 +275,7 @@ class _Progress:
 def _serve(args: argparse.Namespace) -> int:
     app = _app(args)
     _pin(args.cpus)
-    _listen(app, args.host, args.port, args.threads, lambda base: None)
+    _listen(app, args, args.host, args.threads, lambda base: None)
     return 0
 
 
@@ -298,12 +309,20 @@ def _cpu_list(text: str) -> list[int]:
 
 
 def _listen(
-    app: App, host: str, port: int, threads: int, banner: Callable[[str], None]
+    app: App,
+    args: argparse.Namespace,
+    host: str,
+    threads: int,
+    banner: Callable[[str], None],
 ) -> None:
     import waitress
 
     _configure_logging()
     app.access_log.write = sys.stderr.write
+    app.access_log.form = args.log_format
+    if args.quiet:
+        app.wsgi = app.access_log.app
+    port = args.port
     server = waitress.create_server(
         app,
         host=host,
@@ -347,7 +366,7 @@ def _demo(args: argparse.Namespace) -> int:
             app.store.create_user(name, password, admin=admin)
         for cidr, site in DEMO_NETWORKS:
             app.store.add_network(networks.parse_cidr(cidr), site)
-        _listen(app, "127.0.0.1", args.port, 4, _demo_banner)
+        _listen(app, args, "127.0.0.1", 4, _demo_banner)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return 0

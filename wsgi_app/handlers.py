@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.routing import Map, MapAdapter, Rule
 from werkzeug.wrappers import Request
 
-from . import networks
+from . import networks, openapi
 from .config import Settings
 from .errors import (
     ApiError,
@@ -51,28 +51,29 @@ MAX_PAGE = 1000
 BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="Login required!"'}
 NO_STORE = {"Cache-Control": "no-store"}
 
-PUBLIC_ENDPOINTS = frozenset({"login", "health"})
+PUBLIC_ENDPOINTS = frozenset({"login", "health", "openapi"})
 
 URL_MAP = Map(
     [
         Rule("/login", endpoint="login", methods=["GET", "POST"]),
         Rule("/health", endpoint="health", methods=["GET"]),
+        Rule("/openapi.json", endpoint="openapi", methods=["GET"]),
         Rule("/logout", endpoint="logout", methods=["POST"]),
         Rule("/net/", endpoint="networks", methods=["GET"]),
         Rule("/net/", endpoint="add_network", methods=["POST"]),
         Rule("/net/import", endpoint="import_networks", methods=["POST"]),
         Rule(
-            "/net/<int(max=9223372036854775807):network_id>",
+            "/net/<int:network_id>",
             endpoint="network",
             methods=["GET"],
         ),
         Rule(
-            "/net/<int(max=9223372036854775807):network_id>",
+            "/net/<int:network_id>",
             endpoint="update_network",
             methods=["PUT"],
         ),
         Rule(
-            "/net/<int(max=9223372036854775807):network_id>",
+            "/net/<int:network_id>",
             endpoint="delete_network",
             methods=["DELETE"],
         ),
@@ -393,6 +394,11 @@ def health(api: Api, request: ApiRequest) -> JsonResponse:
     return json_response({"status": "ok"})
 
 
+def openapi_document(api: Api, request: ApiRequest) -> JsonResponse:
+    """Return the OpenAPI document, its server URL under the mount prefix."""
+    return json_response(openapi.document(request.script_root))
+
+
 def logout(api: Api, request: ApiRequest) -> JsonResponse:
     """Refuse the token used for this request from now on."""
     _user(request)
@@ -469,15 +475,24 @@ def _chunks(request: Request) -> Iterator[bytes]:
         yield chunk
 
 
+def _stored_id(network_id: int) -> int:
+    """Return the id when the database can hold it; larger ids exist nowhere."""
+    if network_id >= 2**63:
+        raise NotFound("Network not found")
+    return network_id
+
+
 def get_network(api: Api, request: ApiRequest, network_id: int) -> JsonResponse:
     """Return one network."""
     _admin(request)
+    network_id = _stored_id(network_id)
     return json_response(api.store.get_network(network_id).to_dict())
 
 
 def update_network(api: Api, request: ApiRequest, network_id: int) -> JsonResponse:
     """Change a network's CIDR and/or name."""
     _admin(request)
+    network_id = _stored_id(network_id)
     body = _json_object(request)
     cidr: str | None = _field(body, "cidr", str, False)
     if cidr is None and "name" not in body:
@@ -493,6 +508,7 @@ def update_network(api: Api, request: ApiRequest, network_id: int) -> JsonRespon
 def delete_network(api: Api, request: ApiRequest, network_id: int) -> JsonResponse:
     """Remove a network."""
     _admin(request)
+    network_id = _stored_id(network_id)
     api.store.delete_network(network_id)
     return no_content()
 
@@ -573,6 +589,7 @@ Handler = Callable[..., JsonResponse]
 ENDPOINTS: dict[str, Handler] = {
     "login": login,
     "health": health,
+    "openapi": openapi_document,
     "logout": logout,
     "networks": list_or_lookup_networks,
     "add_network": add_network,
