@@ -23,11 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from wsgi_app import create_app  # noqa: E402
-from wsgi_app.access_log import _line  # noqa: E402
-from wsgi_app.errors import json_response  # noqa: E402
-from wsgi_app.handlers import ApiRequest  # noqa: E402
-from wsgi_app.networks import parse_cidr, query_key  # noqa: E402
+from wsgi_app import create_app
+from wsgi_app.access_log import _line
+from wsgi_app.errors import json_response
+from wsgi_app.handlers import ApiRequest
+from wsgi_app.networks import parse_cidr, query_key
 
 
 def best(run: Callable[[], object], number: int = 20_000) -> float:

@@ -376,8 +376,12 @@ def _demo_banner(base: str) -> None:
     print("wsgi-app demo: a throwaway database, deleted when you stop")
     for name, password, admin in DEMO_USERS:
         print(f"  {'admin' if admin else 'user'} {name}, password {password}")
-    print("Log in and look up 3.3.3.0/8 (it answers TOKYO):")
+    print("Log in, keep the token, and look up 3.3.3.0/8 (it answers TOKYO):")
     print(f"  curl -s -u admin:demo-admin-password {base}/login")
+    print(
+        f"  TOKEN=$(curl -s -u admin:demo-admin-password {base}/login"
+        " | python3 -c 'import json, sys; print(json.load(sys.stdin)[\"token\"])')"
+    )
     print(
         f"  curl -s -H \"x-access-token: $TOKEN\" '{base}/net/?specific_net=3.3.3.0/8'"
     )
@@ -411,17 +415,20 @@ def _token_decode(args: argparse.Namespace) -> int:
     for name in ("iat", "exp"):
         value = claims.get(name)
         if isinstance(value, int) and not isinstance(value, bool):
-            print(f"{name}: {_describe_time(value, now)}")
+            print(f"{name}: {_describe_time(name, value, now)}")
     return 0
 
 
-def _describe_time(seconds: int, now: float) -> str:
+def _describe_time(name: str, seconds: int, now: float) -> str:
     try:
         when = datetime.fromtimestamp(seconds, timezone.utc)
     except (OverflowError, ValueError, OSError):
         return f"{seconds} (out of range)"
     delta = int(seconds - now)
-    relation = f"in {delta} s" if delta >= 0 else f"{-delta} s ago"
+    if name == "exp":
+        relation = f"expires in {delta} s" if delta > 0 else f"expired {-delta} s ago"
+    else:
+        relation = f"in {delta} s, in the future" if delta > 0 else f"{-delta} s ago"
     return f"{when:%Y-%m-%d %H:%M:%S} UTC ({relation})"
 
 
