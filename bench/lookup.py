@@ -13,6 +13,13 @@ through ``Store.lookup`` and, on the same database, one indexed point SELECT.
 
 from __future__ import annotations
 
+import sys
+
+# NOTE: run as a script, this folder comes first on sys.path, where http.py
+# would hide the standard library's http package.
+if sys.path and sys.path[0] == __file__.rsplit("/", 1)[0]:
+    del sys.path[0]
+
 import argparse
 import ipaddress
 import os
@@ -21,7 +28,6 @@ import resource
 import sqlite3
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path

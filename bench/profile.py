@@ -11,11 +11,17 @@ WSGI call is made directly, without a server, so the figures are app code.
 
 from __future__ import annotations
 
+import sys
+
+# NOTE: run as a script, this folder comes first on sys.path, where http.py
+# would hide the standard library's http package.
+if sys.path and sys.path[0] == __file__.rsplit("/", 1)[0]:
+    del sys.path[0]
+
 import argparse
 import cProfile
 import io
 import pstats
-import sys
 import tempfile
 import timeit
 from collections.abc import Callable

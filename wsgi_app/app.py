@@ -42,8 +42,9 @@ class App:
     def __call__(
         self, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
-        """Answer one request."""
-        return self.wsgi(environ, start_response)
+        """Answer one request, its reads from one snapshot of the database."""
+        with self.store.snapshot():
+            return self.wsgi(environ, start_response)
 
 
 def create_app(**settings: object) -> App:

@@ -237,11 +237,15 @@ class Store:
             conn = self._local.conn = self._connect()
         return conn
 
-    def _cache(self) -> _Cache:
-        """Return this thread's cache, emptied if the database has changed.
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Let reads in the block use this thread's cache, checked once here.
 
-        ``PRAGMA data_version`` moves when another connection (thread or
-        process) commits; ``total_changes`` when this one writes.
+        The cache is emptied first if the database changed since it was
+        filled: ``PRAGMA data_version`` moves when another connection (thread
+        or process) commits, ``total_changes`` when this one writes. One
+        request runs in one snapshot, so it sees every change committed
+        before it began, at the cost of one PRAGMA.
         """
         conn = self.conn
         (version,) = conn.execute("PRAGMA data_version").fetchone()
@@ -249,7 +253,11 @@ class Store:
         cache: _Cache | None = getattr(self._local, "cache", None)
         if cache is None or cache.stamp != stamp:
             cache = self._local.cache = _Cache(stamp)
-        return cache
+        self._local.snapshot = cache
+        try:
+            yield
+        finally:
+            self._local.snapshot = None
 
     def close(self) -> None:
         """Close every connection this store opened."""
@@ -334,18 +342,18 @@ class Store:
     def token_owner(self, public_id: str, jti: str) -> tuple[User | None, bool]:
         """Return the user with this public_id and whether ``jti`` is logged out.
 
-        Answered from this thread's cache while the database is unchanged,
-        else by one query.
+        Inside ``snapshot()`` the answer may come from this thread's cache.
         """
-        owners = self._cache().owners
-        owner = owners.get((public_id, jti))
+        cache: _Cache | None = getattr(self._local, "snapshot", None)
+        owner = cache.owners.get((public_id, jti)) if cache is not None else None
         if owner is None:
             row = self.conn.execute(USER_AND_REVOCATION, (jti, public_id)).fetchone()
             if row is None:
                 owner = (None, self.is_revoked(jti))
             else:
                 owner = (_user(row), bool(row[5]))
-            _remember(owners, (public_id, jti), owner)
+            if cache is not None:
+                _remember(cache.owners, (public_id, jti), owner)
         return owner
 
     def user_by_name(self, name: str) -> User | None:
@@ -559,15 +567,16 @@ class Store:
     def lookup_key(self, key: networks.QueryKey) -> NetworkRecord | None:
         """Look up a query given as (version, prefix length, hi, lo).
 
-        Answered from this thread's cache while the database is unchanged.
+        Inside ``snapshot()`` the answer may come from this thread's cache.
         """
-        lookups = self._cache().lookups
-        found = lookups.get(key, _MISSING)
+        cache: _Cache | None = getattr(self._local, "snapshot", None)
+        found = cache.lookups.get(key, _MISSING) if cache is not None else _MISSING
         if found is _MISSING:
             version, prefixlen, hi, lo = key
             row = self.conn.execute(LOOKUP, (hi, lo, version, prefixlen)).fetchone()
             found = NetworkRecord(*row) if row is not None else None
-            _remember(lookups, key, found)
+            if cache is not None:
+                _remember(cache.lookups, key, found)
         return found  # type: ignore[return-value]
 
     def list_networks(
