@@ -151,6 +151,9 @@ class NetworkRecord(NamedTuple):
 
 
 _MISSING = object()
+# Read pages through a memory map of up to 1 GiB rather than a read() each.
+MMAP_ON = "PRAGMA mmap_size = 1073741824"
+MMAP_OFF = "PRAGMA mmap_size = 0"
 CACHE_SIZE = 10_000
 
 
@@ -222,8 +225,7 @@ class Store:
         if not self._memory:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
-            # Read pages through a memory map rather than a read() each.
-            conn.execute("PRAGMA mmap_size = 1073741824")
+            conn.execute(MMAP_ON)
         conn.execute("PRAGMA busy_timeout = 10000")
         with self._lock:
             self._connections.append(conn)
@@ -614,6 +616,18 @@ class Store:
         Raises:
             networks.ImportFailed: for the first bad or repeated row.
         """
+        # NOTE: pages read through the memory map count toward the process's
+        # resident memory; a bulk write gains nothing from it, so stream
+        # through the ordinary page cache instead while importing.
+        self.conn.execute(MMAP_OFF)
+        try:
+            return self._import(rows, replace)
+        finally:
+            self.conn.execute(MMAP_ON)
+
+    def _import(
+        self, rows: Iterable[tuple[int, networks.Columns, str]], replace: bool
+    ) -> int:
         count = 0
         with self.transaction() as conn:
             if replace:
