@@ -7,7 +7,10 @@
    refuses requests without a valid token and hands the verified user to
    your app in ``environ["wsgi_app.user"]``.
 
-Run it:  python examples/embedding.py  (then try /api/health and /reports)
+Run it on a database that has users (settings come from the environment, as
+for ``waitress-serve``), then try /api/health, /api/login and /reports:
+
+    WSGI_APP_DATABASE=nets.sqlite3 python examples/embedding.py [PORT]
 """
 
 from __future__ import annotations
@@ -50,6 +53,11 @@ def build(service: App) -> WSGIApplication:
 
 
 if __name__ == "__main__":
+    import sys
+
     from waitress import serve
 
-    serve(build(create_app()), host="127.0.0.1", port=8080)
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else 8080
+    print(f"serving http://127.0.0.1:{port}/ (API under /api, /reports protected)")
+    print("press Ctrl+C to stop", flush=True)
+    serve(build(create_app()), host="127.0.0.1", port=port)

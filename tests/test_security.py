@@ -345,3 +345,131 @@ def test_locked_database_is_503_not_500(
         other.close()
     assert response.status_code == 503
     assert "Retry-After" in response.headers
+
+
+# -- findings of the second adversarial pass -----------------------------
+
+
+def test_long_paths_are_not_kept_in_the_route_cache(client: Client, app: App) -> None:
+    for i in range(3):
+        client.get(f"/user/{i}{'a' * 5000}")
+    assert all(len(path) <= 256 for _, path, _ in app.api.router._routes)
+
+
+def test_password_change_during_login_refuses_the_login(
+    client: Client, app: App, alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wsgi_app.store import Store
+
+    real = app.store.authenticate
+
+    def change_meanwhile(name: str, password: str) -> User | None:
+        user = real(name, password)
+        other = Store(app.settings.database, password_method="pbkdf2:sha256:1000")
+        other.update_user(alice.public_id, password="changed-meanwhile-1")
+        other.close()
+        return user
+
+    monkeypatch.setattr(app.store, "authenticate", change_meanwhile)
+    response = client.get("/login", headers=basic("alice", ALICE_PASSWORD))
+    assert response.status_code == 401
+    assert body(response) == {"message": "Could not verify"}
+
+
+def test_non_ascii_basic_credentials_are_401(client: Client) -> None:
+    response = client.get("/login", headers={"Authorization": "Basic \xc3\xa9"})
+    assert response.status_code == 401
+    assert body(response) == {"message": "Could not verify"}
+
+
+def test_broken_database_answers_json(
+    client: Client, app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    class Broken:
+        total_changes = 0
+
+        def execute(self, *args: object) -> None:
+            raise sqlite3.DatabaseError("file is not a database")
+
+    monkeypatch.setattr(type(app.store), "conn", property(lambda self: Broken()))
+    health = client.get("/health")
+    assert health.status_code == 503
+    assert body(health) == {"message": "Database unavailable"}
+    login = client.get("/login", headers=basic("alice", ALICE_PASSWORD))
+    assert login.status_code == 500
+    assert body(login) == {"message": "Internal server error"}
+
+
+@pytest.mark.parametrize(
+    ("query", "secret"),
+    [
+        pytest.param("to%6Ben=SECRET2", "SECRET2", id="encoded-name"),
+        pytest.param("p%61ssword=SECRET5", "SECRET5", id="encoded-password"),
+        pytest.param("eyJhbGciOiJIUzI1NiJ9.e30.sig", "eyJhbGci", id="bare-jwt"),
+        pytest.param("x=eyJhbGciOiJIUzI1NiJ9.e30.sig", "eyJhbGci", id="jwt-value"),
+    ],
+)
+def test_access_log_redacts_disguised_secrets(query: str, secret: str) -> None:
+    from wsgi_app.access_log import _line
+
+    line = _line({"PATH_INFO": "/health", "QUERY_STRING": query}, {"status": "200"})
+    assert secret not in line
+    assert "REDACTED" in line
+
+
+@pytest.mark.parametrize("char", ["\x85", "\x9b", "\u2028", "\n", "\x1b"])
+def test_access_log_escapes_line_breaking_and_control_characters(char: str) -> None:
+    from wsgi_app.access_log import _line
+
+    line = _line({"PATH_INFO": f"/a{char}b"}, {"status": "404"})
+    assert char not in line
+    assert len(line.splitlines()) == 1
+
+
+def test_access_log_target_is_truncated() -> None:
+    from wsgi_app.access_log import MAX_TARGET, _line
+
+    line = _line({"PATH_INFO": "/" + "a" * 100_000}, {"status": "414"})
+    assert len(line) < MAX_TARGET + 200
+
+
+@pytest.mark.parametrize("digit", ["%D9%A1", "%EF%BC%91"])
+def test_non_ascii_digits_in_network_id_are_404(
+    client: Client, admin_token: str, nets: dict[str, int], digit: str
+) -> None:
+    response = client.get(f"/net/{digit}", headers=auth(admin_token))
+    assert response.status_code == 404
+
+
+def test_refusal_reason_quoting_the_token_stays_one_printable_line(
+    app: App,
+) -> None:
+    import base64
+
+    from wsgi_app.tokens import TokenRefused
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+    header = b'{"alg": "HS999\\n127.0.0.1 - admin [forged] \\u001b[31mRED"}'
+    token = b64(header) + "." + b64(b"{}") + "."
+    with pytest.raises(TokenRefused) as refused:
+        app.tokens.verify(token)
+    assert refused.value.reason.isprintable()
+    assert "algorithm not allowed" in refused.value.reason
+
+
+@pytest.mark.parametrize("name", ["private\ue000use", "unassigned\u0378"])
+def test_unassigned_and_private_use_characters_in_names_are_400(
+    client: Client, app: App, admin_token: str, name: str
+) -> None:
+    response = client.post(
+        "/user", json={"name": name, "password": "x" * 12}, headers=auth(admin_token)
+    )
+    assert response.status_code == 400
+
+
+def test_json_responses_say_nosniff(client: Client) -> None:
+    assert client.get("/health").headers["X-Content-Type-Options"] == "nosniff"

@@ -130,3 +130,54 @@ def test_served_json_access_log_and_quiet(env: dict[str, str]) -> None:
     quiet = Server(["demo", "--quiet"], env)
     quiet.request("/health")
     assert "/health" not in quiet.stop()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["serve", "--port", "99999"], id="port-too-high"),
+        pytest.param(["serve", "--port", "-1"], id="port-negative"),
+        pytest.param(["serve", "--threads", "0"], id="no-threads"),
+        pytest.param(["demo", "--port", "65536"], id="demo-port"),
+    ],
+)
+def test_bad_server_options_are_one_line_usage_errors(
+    env: dict[str, str], args: list[str]
+) -> None:
+    result = run_cli(*args, env=env)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("wsgi-app")
+    assert "Traceback" not in result.stderr
+
+
+def test_busy_port_is_one_line_error(server: Server, env: dict[str, str]) -> None:
+    port = server.base.rsplit(":", 1)[1]
+    result = run_cli("serve", "--port", port, env=env)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+def test_create_user_without_terminal_asks_for_password_stdin(
+    env: dict[str, str],
+) -> None:
+    result = run_cli("create-user", "bob", env=env)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "wsgi-app: error: no terminal to ask for the password; use --password-stdin"
+    )
+
+
+def test_successful_login_is_logged_with_the_user(server: Server) -> None:
+    server.request("/login", basic("admin", "admin-password-123"))
+    log = server.stop()
+    (line,) = [line for line in log.splitlines() if '"GET /login' in line]
+    assert re.match(r"127\.0\.0\.1 - [0-9a-f-]{36} ", line), line
+
+
+def test_unusable_host_is_one_line_error(env: dict[str, str]) -> None:
+    result = run_cli("serve", "--host", "256.1.1.1", "--port", "0", env=env)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert "cannot listen on 256.1.1.1" in result.stderr

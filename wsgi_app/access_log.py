@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
+from urllib.parse import unquote_plus
 
 from .middleware import current_user
 
@@ -19,7 +20,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger("wsgi_app.access")
 
 # Control characters, quotes and backslashes could forge or break log lines.
-_ESCAPES = {code: f"\\x{code:02x}" for code in [*range(32), 127, 34, 92]}
+_ESCAPES = {
+    code: f"\\x{code:02x}" if code < 256 else f"\\u{code:04x}"
+    for code in [*range(32), *range(127, 160), 34, 92, 0x2028, 0x2029]
+}
+MAX_TARGET = 1024  # characters of path and query kept in a line
 
 
 class AccessLog:
@@ -87,15 +92,24 @@ _SECRET_WORDS = ("token", "jwt", "pass", "secret", "key", "auth")
 
 
 def _redact(query: str) -> str:
-    """Hide the values of query parameters whose names suggest a secret."""
+    """Hide query values whose names suggest a secret, and anything JWT-like.
+
+    Names are compared percent-decoded, as Werkzeug will read them.
+    """
     lowered = query.lower()
-    if not any(word in lowered for word in _SECRET_WORDS):
+    plain = "%" not in query and "eyj" not in lowered
+    if plain and not any(word in lowered for word in _SECRET_WORDS):
         return query
     parts = []
     for part in query.split("&"):
         name, equals, _ = part.partition("=")
-        secret = any(word in name.lower() for word in _SECRET_WORDS)
+        decoded = unquote_plus(name).lower()
+        secret = any(word in decoded for word in _SECRET_WORDS)
+        if "eyJ" in unquote_plus(part):
+            secret = True
         parts.append(f"{name}=REDACTED" if secret and equals else part)
+        if secret and not equals:
+            parts[-1] = "REDACTED"
     return "&".join(parts)
 
 
@@ -112,8 +126,10 @@ def _json_line(environ: WSGIEnvironment, seen: dict[str, str]) -> str:
             "remote_addr": environ.get("REMOTE_ADDR"),
             "user": user.public_id if user else None,
             "method": environ.get("REQUEST_METHOD"),
-            "path": environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
-            "query": _redact(environ.get("QUERY_STRING", "")),
+            "path": (environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""))[
+                :MAX_TARGET
+            ],
+            "query": _redact(environ.get("QUERY_STRING", ""))[:MAX_TARGET],
             "protocol": environ.get("SERVER_PROTOCOL"),
             "status": int(seen.get("status", "0")),
             "size": int(seen.get("size", "0")),
@@ -126,6 +142,8 @@ def _line(environ: WSGIEnvironment, seen: dict[str, str]) -> str:
     path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
     query = environ.get("QUERY_STRING", "")
     target = f"{path}?{_redact(query)}" if query else path
+    if len(target) > MAX_TARGET:
+        target = target[:MAX_TARGET] + "..."
     request_line = (
         f"{environ.get('REQUEST_METHOD', '-')} {target}"
         f" {environ.get('SERVER_PROTOCOL', '-')}"

@@ -23,6 +23,8 @@ class App:
         self.settings = settings
         self.store = Store(settings.database, password_method=settings.password_method)
         self.store.init_schema()
+        # Made now, so the first unknown name costs no more than the next.
+        self.store.dummy_hash()
         self.tokens = Tokens(
             self.store,
             key=signing_key(settings),

@@ -119,16 +119,33 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = command("serve", _serve, "serve the API with waitress")
     sub.add_argument("--host", default="127.0.0.1")
-    sub.add_argument("--port", type=int, default=5000, help="0 picks a free port")
-    sub.add_argument("--threads", type=int, default=4)
+    sub.add_argument("--port", type=_port, default=5000, help="0 picks a free port")
+    sub.add_argument("--threads", type=_threads, default=4)
     _server_options(sub)
     text = "serve a throwaway demo database on 127.0.0.1"
     sub = commands.add_parser("demo", help=text, description=text)
     sub.set_defaults(run=_demo)
-    sub.add_argument("--port", type=int, default=5000, help="0 picks a free port")
+    sub.add_argument("--port", type=_port, default=5000, help="0 picks a free port")
     _server_options(sub)
     _token_commands(commands, common)
     return parser
+
+
+def _bounded(low: int, high: int) -> Callable[[str], int]:
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}")
+        return value
+
+    return convert
+
+
+_port = _bounded(0, 65535)
+_threads = _bounded(1, 1024)
 
 
 def _server_options(sub: argparse.ArgumentParser) -> None:
@@ -206,6 +223,10 @@ def _create_user(args: argparse.Namespace) -> int:
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise CommandError("no password given on standard input")
+    elif not sys.stdin.isatty():
+        raise CommandError("no terminal to ask for the password; use --password-stdin")
     else:
         try:
             password = getpass.getpass("Password: ")
@@ -238,7 +259,8 @@ def _import_nets(args: argparse.Namespace) -> int:
     seconds = time.monotonic() - started
     rate = count / seconds if seconds else 0.0
     verb = "replaced the registry with" if args.replace else "imported"
-    print(f"{verb} {count} networks in {seconds:.1f} s ({rate:,.0f} rows/s)")
+    noun = "network" if count == 1 else "networks"
+    print(f"{verb} {count:,} {noun} in {seconds:.1f} s ({rate:,.0f} rows/s)")
     return 0
 
 
@@ -289,10 +311,10 @@ def _pin(cpus: str) -> None:
         return
     allowed = sorted(os.sched_getaffinity(0))
     chosen = allowed[:1] if cpus == "first" else _cpu_list(cpus)
-    try:
-        os.sched_setaffinity(0, chosen)
-    except (OSError, ValueError) as exc:
-        raise CommandError(f"--cpus {cpus}: {exc}") from None
+    if not set(chosen) <= set(allowed) or not chosen:
+        usable = ",".join(str(cpu) for cpu in allowed)
+        raise CommandError(f"--cpus {cpus}: this process may use CPUs {usable}")
+    os.sched_setaffinity(0, chosen)
 
 
 def _cpu_list(text: str) -> list[int]:
@@ -322,16 +344,23 @@ def _listen(
     app.access_log.form = args.log_format
     if args.quiet:
         app.wsgi = app.access_log.app
-    port = args.port
-    server = waitress.create_server(
-        app,
-        host=host,
-        port=port,
-        threads=threads,
-        max_request_body_size=app.settings.max_import_body,
-    )
+    try:
+        server = waitress.create_server(
+            app,
+            host=host,
+            port=args.port,
+            threads=threads,
+            max_request_body_size=app.settings.max_import_body,
+        )
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise CommandError(
+            f"cannot listen on {host}:{args.port}: {reason}"
+            " (choose another --host or --port)"
+        ) from None
     signal.signal(signal.SIGTERM, _stop)
-    base = f"http://{host}:{server.effective_port}"
+    shown = f"[{host}]" if ":" in host else host
+    base = f"http://{shown}:{server.effective_port}"
     banner(base)
     print(f"wsgi-app: serving {base}/ (database {app.settings.database})")
     print("wsgi-app: press Ctrl+C to stop", flush=True)

@@ -29,7 +29,7 @@ class Settings:
     login_window: int = 900
     login_slots: int = 2
     max_body: int = 1024 * 1024
-    max_import_body: int = 1024 * 1024 * 1024
+    max_import_body: int = 128 * 1024 * 1024
     password_method: str | None = None
 
 

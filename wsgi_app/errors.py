@@ -112,7 +112,11 @@ class JsonResponse:
     ) -> Iterable[bytes]:
         """Send the status, headers and body."""
         headers = (
-            [("Content-Type", JSON_TYPE), ("Content-Length", str(len(self.data)))]
+            [
+                ("Content-Type", JSON_TYPE),
+                ("Content-Length", str(len(self.data))),
+                ("X-Content-Type-Options", "nosniff"),
+            ]
             if self.data
             else []
         )

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
 
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
-from werkzeug.routing import Map, MapAdapter, Rule
+from werkzeug.routing import IntegerConverter, Map, MapAdapter, Rule
 from werkzeug.wrappers import Request
 
 from . import networks, openapi
@@ -32,7 +32,7 @@ from .errors import (
     no_content,
     render_error,
 )
-from .middleware import current_claims, current_user
+from .middleware import current_claims, current_user, set_user
 from .store import Store, User, decode_cursor, encode_cursor
 from .tokens import Tokens
 
@@ -52,6 +52,13 @@ BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="Login required!"'}
 NO_STORE = {"Cache-Control": "no-store"}
 
 PUBLIC_ENDPOINTS = frozenset({"login", "health", "openapi"})
+
+
+class AsciiInt(IntegerConverter):
+    """Whole numbers in ASCII digits only; a regex digit takes any script's."""
+
+    regex = r"[0-9]+"
+
 
 URL_MAP = Map(
     [
@@ -85,6 +92,7 @@ URL_MAP = Map(
     ],
     strict_slashes=False,
     merge_slashes=False,
+    converters={"int": AsciiInt},
 )
 
 
@@ -137,7 +145,7 @@ class Router:
             route = self._routes.get(key)
             if route is None:
                 route = self._match(environ, key[1], key[2])
-                if not isinstance(route, HTTPException):
+                if not isinstance(route, HTTPException) and len(key[1]) <= 256:
                     if len(self._routes) >= ROUTE_CACHE_SIZE:
                         self._routes.clear()
                     self._routes[key] = route
@@ -332,7 +340,10 @@ def _password(body: dict[str, Any], name: str, required: bool) -> str | None:
 
 def login(api: Api, request: ApiRequest) -> JsonResponse:
     """Exchange HTTP Basic credentials for a token."""
-    auth = request.authorization
+    try:
+        auth = request.authorization
+    except (ValueError, UnicodeError):  # e.g. non-ASCII base64
+        auth = None
     if (
         auth is None
         or auth.type != "basic"
@@ -346,9 +357,20 @@ def login(api: Api, request: ApiRequest) -> JsonResponse:
     user = _throttled(
         api, name, request, lambda: api.store.authenticate(name, password)
     )
-    if user is None:
+    if user is None or _password_changed_meanwhile(api, user):
         raise Unauthorized(headers=BASIC_CHALLENGE)
+    set_user(request.environ, user)  # for the access log: the user is known now
     return json_response({"token": api.tokens.issue(user)}, headers=NO_STORE)
+
+
+def _password_changed_meanwhile(api: Api, user: User) -> bool:
+    """Return True when the password changed while it was being checked.
+
+    The check takes a tenth of a second; a token issued after a concurrent
+    change must not outlive the password it was granted for.
+    """
+    current = api.store.user_by_public_id(user.public_id)
+    return current is None or current.password_changed_at != user.password_changed_at
 
 
 Result = TypeVar("Result")
@@ -417,8 +439,7 @@ def list_or_lookup_networks(api: Api, request: ApiRequest) -> JsonResponse:
         text = request.args["specific_net"]
         found = api.store.lookup_key(networks.query_key(text))
         if found is None:
-            query = networks.parse_query(text)
-            raise NotFound(f"No registered network contains {query}")
+            raise NotFound(f"No registered network contains {text.strip()}")
         return json_response({"message": found.name, "network": found.cidr})
     return _network_page(api, request)
 

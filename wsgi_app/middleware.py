@@ -26,6 +26,11 @@ def current_user(environ: WSGIEnvironment) -> User | None:
     return user
 
 
+def set_user(environ: WSGIEnvironment, user: User) -> None:
+    """Record the user a request is known to come from."""
+    environ[USER_KEY] = user
+
+
 def current_claims(environ: WSGIEnvironment) -> dict[str, object]:
     """Return the claims of the token the middleware accepted, or ``{}``."""
     claims: dict[str, object] = environ.get(CLAIMS_KEY, {})
@@ -84,7 +89,7 @@ class JWTMiddleware:
         except Exception:
             logger.exception("unexpected error while verifying a token")
             return render_error(ApiError())(environ, start_response)
-        environ[USER_KEY] = verified.user
+        set_user(environ, verified.user)
         environ[CLAIMS_KEY] = verified.claims
         return self.app(environ, start_response)
 

@@ -58,9 +58,10 @@ def parse_cidr(text: str) -> Network:
 
 
 def printable(text: str) -> bool:
-    """Return True when text has no control, format or surrogate characters."""
+    """Return True when text has only assigned, printable characters."""
     return not any(
-        unicodedata.category(char) in ("Cc", "Cf", "Cs", "Zl", "Zp") for char in text
+        unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
+        for char in text
     )
 
 

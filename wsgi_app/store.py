@@ -199,7 +199,7 @@ class Store:
         # NOTE: an in-memory database lives while one connection is open.
         self._keeper = self._connect() if self._memory else None
 
-    def _dummy_hash(self) -> str:
+    def dummy_hash(self) -> str:
         """Return a hash of a random password, made once, for unknown names."""
         if self._dummy is None:
             self._dummy = self._hash(secrets.token_urlsafe(16))
@@ -250,7 +250,14 @@ class Store:
         before it began, at the cost of one PRAGMA.
         """
         conn = self.conn
-        (version,) = conn.execute("PRAGMA data_version").fetchone()
+        try:
+            (version,) = conn.execute("PRAGMA data_version").fetchone()
+        except sqlite3.Error:
+            # A failing database fails the request's own queries, which
+            # answer it properly; the cache stays out of the way.
+            self._local.snapshot = None
+            yield
+            return
         stamp = (version, conn.total_changes)
         cache: _Cache | None = getattr(self._local, "cache", None)
         if cache is None or cache.stamp != stamp:
@@ -326,7 +333,7 @@ class Store:
             " FROM users WHERE name = ?",
             (name,),
         ).fetchone()
-        stored = row["password_hash"] if row else self._dummy_hash()
+        stored = row["password_hash"] if row else self.dummy_hash()
         matches = check_password_hash(stored, password)
         return _user(row) if row is not None and matches else None
 

@@ -25,8 +25,12 @@ class TokenRefused(Exception):
     """A token is not accepted; ``reason`` says precisely why, for operators."""
 
     def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(reason)
+        # Reasons can quote the token (its alg, PyJWT's messages): keep them
+        # to one printable line for logs and terminals.
+        self.reason = "".join(
+            char if char.isprintable() else ascii(char)[1:-1] for char in reason[:200]
+        )
+        super().__init__(self.reason)
 
 
 @dataclass(frozen=True)
