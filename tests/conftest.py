@@ -108,19 +108,21 @@ def auth(token: str) -> dict[str, str]:
     return {"x-access-token": token}
 
 
+NESTED = [
+    ("3.0.0.0/8", "TOKYO"),
+    ("10.0.0.0/8", "HQ"),
+    ("10.20.0.0/16", "LONDON"),
+    ("10.20.30.0/24", "LONDON-LAB"),
+    ("2001:db8::/32", "PARIS"),
+    ("2001:db8:42::/48", "PARIS-LAB"),
+]
+
+
 @pytest.fixture
 def nets(app: App) -> dict[str, int]:
     """Register a small nested registry; return cidr -> id."""
-    table = [
-        ("3.0.0.0/8", "TOKYO"),
-        ("10.0.0.0/8", "HQ"),
-        ("10.20.0.0/16", "LONDON"),
-        ("10.20.30.0/24", "LONDON-LAB"),
-        ("2001:db8::/32", "PARIS"),
-        ("2001:db8:42::/48", "PARIS-LAB"),
-    ]
     return {
-        cidr: app.store.add_network(parse_cidr(cidr), name).id for cidr, name in table
+        cidr: app.store.add_network(parse_cidr(cidr), name).id for cidr, name in NESTED
     }
 
 

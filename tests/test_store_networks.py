@@ -20,7 +20,7 @@ from wsgi_app.networks import (
 )
 from wsgi_app.store import Store, decode_cursor, encode_cursor
 
-from conftest import FAST_HASH
+from conftest import FAST_HASH, NESTED
 
 Rows = list[tuple[int, str, str]]
 
@@ -60,16 +60,6 @@ def name_at(store: Store, query: str) -> str | None:
 
 def fill(store: Store, table: list[tuple[str, str]]) -> dict[str, int]:
     return {cidr: store.add_network(parse_cidr(cidr), name).id for cidr, name in table}
-
-
-NESTED = [
-    ("3.0.0.0/8", "TOKYO"),
-    ("10.0.0.0/8", "HQ"),
-    ("10.20.0.0/16", "LONDON"),
-    ("10.20.30.0/24", "LONDON-LAB"),
-    ("2001:db8::/32", "PARIS"),
-    ("2001:db8:42::/48", "PARIS-LAB"),
-]
 
 
 # -- lookup against a brute-force reference -------------------------------

@@ -34,6 +34,7 @@ from .errors import (
 )
 from .middleware import current_claims, current_user, set_user
 from .store import Store, User, decode_cursor, encode_cursor
+from .text import printable, storable
 from .tokens import Tokens
 
 if TYPE_CHECKING:
@@ -286,18 +287,9 @@ def _field(body: dict[str, Any], name: str, kind: type, required: bool) -> Any:
             raise BadRequest(f"{name} is required")
         return None
     value = body[name]
-    if type(value) is not kind or (isinstance(value, str) and not _text(value)):
+    if type(value) is not kind or (isinstance(value, str) and not storable(value)):
         raise BadRequest(f"{name} must be a {'boolean' if kind is bool else 'string'}")
     return value
-
-
-def _text(value: str) -> bool:
-    """Return True when a string can be stored: it encodes as UTF-8."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _digits(text: str) -> bool:
@@ -321,7 +313,7 @@ def check_user_name(name: str) -> str:
         not name
         or len(name) > MAX_USER_NAME_LENGTH
         or ":" in name
-        or not networks.printable(name)
+        or not printable(name)
     ):
         raise BadRequest(
             f"name must be 1 to {MAX_USER_NAME_LENGTH} printable characters,"
@@ -584,7 +576,7 @@ def update_user(api: Api, request: ApiRequest, public_id: str) -> JsonResponse:
         if admin is not None:
             raise Forbidden()
         current = body.get("current_password")
-        if not isinstance(current, str) or not _text(current):
+        if not isinstance(current, str) or not storable(current):
             raise Forbidden("Current password is missing or wrong")
         confirmed = _throttled(
             api,

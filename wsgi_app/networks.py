@@ -5,11 +5,11 @@ from __future__ import annotations
 import csv
 import ipaddress
 import socket
-import unicodedata
 from collections.abc import Iterable, Iterator
 from typing import TypeAlias
 
 from .errors import BadRequest
+from .text import printable
 
 Network: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -55,14 +55,6 @@ def parse_cidr(text: str) -> Network:
             f"{text.strip()} has host bits set; did you mean {network}?"
         ) from None
     return network
-
-
-def printable(text: str) -> bool:
-    """Return True when text has only assigned, printable characters."""
-    return not any(
-        unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
-        for char in text
-    )
 
 
 def parse_name(value: object) -> str:

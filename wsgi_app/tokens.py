@@ -11,6 +11,7 @@ from typing import Any
 import jwt
 
 from .store import Store, User
+from .text import storable
 
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ("public_id", "exp", "iat", "jti")
@@ -143,21 +144,13 @@ class Tokens:
 def _check_types(claims: dict[str, Any]) -> None:
     for name in ("public_id", "jti"):
         value = claims[name]
-        if not isinstance(value, str) or not value or not _encodable(value):
+        if not isinstance(value, str) or not value or not storable(value):
             raise TokenRefused(f"claim {name} is not a non-empty string")
     for name in ("exp", "iat"):
         if type(claims[name]) is not int:
             raise TokenRefused(f"claim {name} is not a whole number of seconds")
         if not 0 <= claims[name] <= MAX_TIME:
             raise TokenRefused(f"claim {name} is out of range")
-
-
-def _encodable(value: str) -> bool:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _reason(exc: jwt.InvalidTokenError, token: str) -> str:
