@@ -181,3 +181,15 @@ def test_unusable_host_is_one_line_error(env: dict[str, str]) -> None:
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1
     assert "cannot listen on 256.1.1.1" in result.stderr
+
+
+def test_token_from_token_issue_is_accepted_by_the_running_server(
+    server: Server, env: dict[str, str]
+) -> None:
+    issued = run_cli("token", "issue", "admin", "--ttl", "60", env=env)
+    assert issued.returncode == 0, issued.stderr
+    token = issued.stdout.strip()
+    status, _, data = server.request(
+        "/net/?specific_net=3.3.3.3", {"Authorization": f"Bearer {token}"}
+    )
+    assert (status, data) == (200, {"message": "TOKYO", "network": "3.0.0.0/8"})
