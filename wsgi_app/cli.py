@@ -250,7 +250,9 @@ def _add_net(args: argparse.Namespace) -> int:
 def _import_nets(args: argparse.Namespace) -> int:
     store = _app(args).store
     started = time.monotonic()
-    stream = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")  # noqa: SIM115
+    stream: BinaryIO = sys.stdin.buffer
+    if args.file != "-":
+        stream = open(args.file, "rb")  # noqa: SIM115 - closed by the block below
     with stream:
         progress = _Progress(sys.stderr, started)
         rows = progress.count(networks.read_table(_file_chunks(stream)))
