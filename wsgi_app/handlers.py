@@ -206,18 +206,8 @@ class Api:
             response = render_error(
                 RequestEntityTooLarge() if _oversized(request) else exc
             )
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
-                raise
-            logger.warning("database busy on %s %s", request.method, request.path)
-            response = render_error(
-                ServiceUnavailable(
-                    "Database busy; retry shortly", headers={"Retry-After": "1"}
-                )
-            )
-        except Exception:
-            logger.exception("unexpected error on %s %s", request.method, request.path)
-            response = render_error(ApiError())
+        except Exception as exc:
+            response = render_error(_unexpected(request, exc))
         return response(environ, start_response)
 
     def requires_auth(self, environ: WSGIEnvironment) -> bool:
@@ -231,6 +221,19 @@ class Api:
         except HTTPException:
             return False
         return endpoint not in PUBLIC_ENDPOINTS
+
+
+def _unexpected(request: Request, exc: Exception) -> ApiError:
+    """Log an error no handler expected; return what the client is told."""
+    if isinstance(exc, sqlite3.OperationalError) and (
+        "locked" in str(exc) or "busy" in str(exc)
+    ):
+        logger.warning("database busy on %s %s", request.method, request.path)
+        return ServiceUnavailable(
+            "Database busy; retry shortly", headers={"Retry-After": "1"}
+        )
+    logger.exception("unexpected error on %s %s", request.method, request.path)
+    return ApiError()
 
 
 def _oversized(request: Request) -> bool:
