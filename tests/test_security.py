@@ -473,3 +473,40 @@ def test_unassigned_and_private_use_characters_in_names_are_400(
 
 def test_json_responses_say_nosniff(client: Client) -> None:
     assert client.get("/health").headers["X-Content-Type-Options"] == "nosniff"
+
+
+# -- findings of the third adversarial pass ------------------------------
+
+
+def test_other_database_errors_answer_json_500(
+    client: Client, app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    def failing(*args: object) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(app.store, "claim_login_attempt", failing)
+    response = client.get("/login", headers=basic("nobody", "whatever-password"))
+    assert response.status_code == 500
+    assert body(response) == {"message": "Internal server error"}
+
+
+def test_access_log_bounds_the_method() -> None:
+    from wsgi_app.access_log import _json_line, _line
+
+    environ = {"REQUEST_METHOD": "G" + "E" * 20000 + "T", "PATH_INFO": "/health"}
+    assert len(_line(environ, {"status": "405"})) < 200
+    assert len(_json_line(environ, {"status": "405"})) < 400
+
+
+@pytest.mark.parametrize(
+    "path", ["/net/{token}", "/health;{token}", "/user/x{token}/y"]
+)
+def test_access_log_redacts_tokens_in_the_path(alice_token: str, path: str) -> None:
+    from wsgi_app.access_log import _json_line, _line
+
+    environ = {"PATH_INFO": path.format(token=alice_token)}
+    for line in (_line(environ, {"status": "404"}), _json_line(environ, {})):
+        assert alice_token.split(".")[1] not in line
+        assert "REDACTED" in line

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
@@ -88,7 +89,9 @@ class AccessLog:
         return body
 
 
-_SECRET_WORDS = ("token", "jwt", "pass", "secret", "key", "auth")
+_SECRET_WORDS = ("token", "jwt", "pass", "pwd", "secret", "key", "auth", "cred", "sig")
+# Anything shaped like a JWT: a base64url JSON object, then more segments.
+_JWT = re.compile(r"eyJ[A-Za-z0-9_=-]*(?:\.[A-Za-z0-9_=-]*)+")
 
 
 def _redact(query: str) -> str:
@@ -120,34 +123,37 @@ def _stamp(second: int) -> str:
 
 def _json_line(environ: WSGIEnvironment, seen: dict[str, str]) -> str:
     user = current_user(environ)
+    method, path, query = _target(environ)
     return json.dumps(
         {
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "remote_addr": environ.get("REMOTE_ADDR"),
             "user": user.public_id if user else None,
-            "method": environ.get("REQUEST_METHOD"),
-            "path": (environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""))[
-                :MAX_TARGET
-            ],
-            "query": _redact(environ.get("QUERY_STRING", ""))[:MAX_TARGET],
-            "protocol": environ.get("SERVER_PROTOCOL"),
+            "method": method,
+            "path": path,
+            "query": query,
+            "protocol": environ.get("SERVER_PROTOCOL", "-")[:16],
             "status": int(seen.get("status", "0")),
             "size": int(seen.get("size", "0")),
         }
     )
 
 
+def _target(environ: WSGIEnvironment) -> tuple[str, str, str]:
+    """Return the method, path and query fit to log: no secrets, bounded."""
+    method = environ.get("REQUEST_METHOD", "-")[:16]
+    path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+    if "eyJ" in path:
+        path = _JWT.sub("REDACTED", path)
+    query = _redact(environ.get("QUERY_STRING", ""))
+    return method, path[:MAX_TARGET], query[:MAX_TARGET]
+
+
 def _line(environ: WSGIEnvironment, seen: dict[str, str]) -> str:
     user = current_user(environ)
-    path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-    query = environ.get("QUERY_STRING", "")
-    target = f"{path}?{_redact(query)}" if query else path
-    if len(target) > MAX_TARGET:
-        target = target[:MAX_TARGET] + "..."
-    request_line = (
-        f"{environ.get('REQUEST_METHOD', '-')} {target}"
-        f" {environ.get('SERVER_PROTOCOL', '-')}"
-    )
+    method, path, query = _target(environ)
+    target = f"{path}?{query}" if query else path
+    request_line = f"{method} {target} {environ.get('SERVER_PROTOCOL', '-')[:16]}"
     request_line = request_line.translate(_ESCAPES)
     stamp = _stamp(int(time.time()))
     return (
