@@ -193,3 +193,11 @@ def test_token_from_token_issue_is_accepted_by_the_running_server(
         "/net/?specific_net=3.3.3.3", {"Authorization": f"Bearer {token}"}
     )
     assert (status, data) == (200, {"message": "TOKYO", "network": "3.0.0.0/8"})
+
+
+@pytest.mark.parametrize("cpus", ["0-99999999999", "5-2", "x", "9999"])
+def test_bad_cpu_lists_are_one_line_errors(env: dict[str, str], cpus: str) -> None:
+    result = run_cli("serve", "--port", "0", "--cpus", cpus, env=env)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("wsgi-app: error: --cpus")

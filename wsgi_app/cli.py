@@ -312,24 +312,29 @@ def _pin(cpus: str) -> None:
     if cpus == "all" or not hasattr(os, "sched_setaffinity"):
         return
     allowed = sorted(os.sched_getaffinity(0))
-    chosen = allowed[:1] if cpus == "first" else _cpu_list(cpus)
-    if not set(chosen) <= set(allowed) or not chosen:
+    spans = [(allowed[0], allowed[0])] if cpus == "first" else _cpu_spans(cpus)
+    # NOTE: compared span by span, so a huge range costs nothing to refuse.
+    if not all(first in allowed and last in allowed for first, last in spans):
         usable = ",".join(str(cpu) for cpu in allowed)
         raise CommandError(f"--cpus {cpus}: this process may use CPUs {usable}")
+    chosen = [cpu for cpu in allowed if any(a <= cpu <= b for a, b in spans)]
     os.sched_setaffinity(0, chosen)
 
 
-def _cpu_list(text: str) -> list[int]:
-    chosen: list[int] = []
+def _cpu_spans(text: str) -> list[tuple[int, int]]:
+    """Parse ``0,2-3`` into [(0, 0), (2, 3)]."""
+    spans = []
     try:
         for part in text.split(","):
             first, _, last = part.partition("-")
-            chosen.extend(range(int(first), int(last or first) + 1))
+            spans.append((int(first), int(last or first)))
     except ValueError:
         raise CommandError(
             f"--cpus takes first, all or a list like 0,2-3; got {text!r}"
         ) from None
-    return chosen
+    if any(first > last for first, last in spans):
+        raise CommandError(f"--cpus {text}: a range must run upwards")
+    return spans
 
 
 def _listen(
