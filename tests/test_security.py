@@ -510,3 +510,16 @@ def test_access_log_redacts_tokens_in_the_path(alice_token: str, path: str) -> N
     for line in (_line(environ, {"status": "404"}), _json_line(environ, {})):
         assert alice_token.split(".")[1] not in line
         assert "REDACTED" in line
+
+
+# -- finding of the fifth adversarial pass -------------------------------
+
+
+@pytest.mark.parametrize("extra", ["pw=hunter2", "session=hunter2", "u=admin:hunter2"])
+def test_access_log_keeps_only_the_apis_own_query_values(extra: str) -> None:
+    from wsgi_app.access_log import _line
+
+    query = f"specific_net=1.2.3.4&{extra}"
+    line = _line({"PATH_INFO": "/net/", "QUERY_STRING": query}, {"status": "200"})
+    assert "hunter2" not in line
+    assert "specific_net=1.2.3.4" in line

@@ -89,30 +89,31 @@ class AccessLog:
         return body
 
 
-_SECRET_WORDS = ("token", "jwt", "pass", "pwd", "secret", "key", "auth", "cred", "sig")
+# Query parameters the API reads; the values of any others are not logged,
+# since a client may put anything there, secrets included.
+LOGGED_PARAMETERS = frozenset(
+    ("specific_net", "limit", "cursor", "name", "within", "replace")
+)
 # Anything shaped like a JWT: a base64url JSON object, then more segments.
 _JWT = re.compile(r"eyJ[A-Za-z0-9_=-]*(?:\.[A-Za-z0-9_=-]*)+")
 
 
 def _redact(query: str) -> str:
-    """Hide query values whose names suggest a secret, and anything JWT-like.
+    """Keep the values of the API's own parameters; hide the rest.
 
-    Names are compared percent-decoded, as Werkzeug will read them.
+    Names are compared percent-decoded, as Werkzeug will read them, and
+    anything JWT-like is hidden wherever it stands.
     """
-    lowered = query.lower()
-    plain = "%" not in query and "eyj" not in lowered
-    if plain and not any(word in lowered for word in _SECRET_WORDS):
-        return query
     parts = []
     for part in query.split("&"):
         name, equals, _ = part.partition("=")
-        decoded = unquote_plus(name).lower()
-        secret = any(word in decoded for word in _SECRET_WORDS)
-        if "eyJ" in unquote_plus(part):
-            secret = True
-        parts.append(f"{name}=REDACTED" if secret and equals else part)
-        if secret and not equals:
-            parts[-1] = "REDACTED"
+        known = unquote_plus(name) in LOGGED_PARAMETERS
+        if known and "eyJ" not in unquote_plus(part):
+            parts.append(part)
+        else:
+            parts.append(
+                f"{name}=REDACTED" if equals and "eyJ" not in name else "REDACTED"
+            )
     return "&".join(parts)
 
 
