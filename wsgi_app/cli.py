@@ -23,7 +23,7 @@ from . import networks
 from .app import App, create_app
 from .config import ENVIRONMENT, ConfigError, Settings
 from .errors import ApiError
-from .handlers import check_password, check_user_name
+from .handlers import check_password_length, check_user_name
 from .tokens import TokenRefused
 
 logger = logging.getLogger(__name__)
@@ -235,7 +235,7 @@ def _read_password(from_stdin: bool) -> str:
             raise CommandError("no password given (try --password-stdin)") from None
         if again != password:
             raise CommandError("the two passwords differ")
-    return check_password(password)
+    return check_password_length(password)
 
 
 def _add_net(args: argparse.Namespace) -> int:

@@ -299,7 +299,7 @@ def _digits(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
-def check_password(password: str, label: str = "password") -> str:
+def check_password_length(password: str, label: str = "password") -> str:
     """Return the password when its length is allowed, else raise BadRequest."""
     if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
         raise BadRequest(
@@ -327,7 +327,7 @@ def check_user_name(name: str) -> str:
 
 def _password(body: dict[str, Any], name: str, required: bool) -> str | None:
     password: str | None = _field(body, name, str, required)
-    return None if password is None else check_password(password, name)
+    return None if password is None else check_password_length(password, name)
 
 
 # -- public routes -------------------------------------------------------

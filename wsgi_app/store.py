@@ -389,7 +389,7 @@ class Store:
         """
         password_hash = self._hash(password) if password is not None else None
         with self.transaction() as conn:
-            user = self._locked_user(conn, public_id)
+            user = self._existing_user(public_id)
             if admin is False and user.admin:
                 self._keep_an_admin(conn)
             if admin is not None:
@@ -417,18 +417,17 @@ class Store:
             Conflict: when it is the last admin.
         """
         with self.transaction() as conn:
-            user = self._locked_user(conn, public_id)
+            user = self._existing_user(public_id)
             if user.admin:
                 self._keep_an_admin(conn)
             conn.execute("DELETE FROM users WHERE id = ?", (user.id,))
 
-    def _locked_user(self, conn: sqlite3.Connection, public_id: str) -> User:
-        row = conn.execute(
-            SELECT_USER + " WHERE public_id = ?", (public_id,)
-        ).fetchone()
-        if row is None:
+    def _existing_user(self, public_id: str) -> User:
+        # NOTE: inside transaction() this reads through the same connection.
+        user = self.user_by_public_id(public_id)
+        if user is None:
             raise NotFound("User not found")
-        return _user(row)
+        return user
 
     @staticmethod
     def _keep_an_admin(conn: sqlite3.Connection) -> None:
@@ -506,9 +505,15 @@ class Store:
         Raises:
             Conflict: when the network is already registered.
         """
-        with self.transaction() as conn:
-            network_id = self._insert_network(conn, network, name)
-        return NetworkRecord(network_id, str(network), name)
+        try:
+            with self.transaction() as conn:
+                cursor = conn.execute(
+                    INSERT_NETWORK, (*networks.columns(network), name)
+                )
+        except sqlite3.IntegrityError:
+            raise Conflict(f"Network {network} is already registered") from None
+        assert cursor.lastrowid is not None  # noqa: S101 - set by INSERT
+        return NetworkRecord(cursor.lastrowid, str(network), name)
 
     def get_network(self, network_id: int) -> NetworkRecord:
         """Return the network with this id.
@@ -663,16 +668,6 @@ class Store:
         ).fetchone()
         where = "already registered" if existing <= before else "repeated in the file"
         return f"{stored[-1]} is {where}"
-
-    def _insert_network(
-        self, conn: sqlite3.Connection, network: Network, name: str
-    ) -> int:
-        try:
-            cursor = conn.execute(INSERT_NETWORK, (*networks.columns(network), name))
-        except sqlite3.IntegrityError:
-            raise Conflict(f"Network {network} is already registered") from None
-        assert cursor.lastrowid is not None  # noqa: S101 - set by INSERT
-        return cursor.lastrowid
 
 
 def _create_private(path: str) -> None:
